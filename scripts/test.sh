@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README command 2: set up (idempotent) and run the whole test suite.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest -q tests "$@"

@@ -1,0 +1,40 @@
+"""The one place where SMPL / OpenCV axes meet Blender's.
+
+Frames:
+- SMPL body frame (rest pose, body model files): +X the person's left, +Y up, +Z forward.
+- OpenCV camera frame (result ``trans``, global orientation): +X right, +Y down, +Z forward.
+- Blender world: Z up. The video camera sits at the origin looking along +Y, so the camera
+  frame maps to (x, z, -y); a body at rest faces -Y (Blender's "front").
+"""
+import numpy as np
+
+# point in OpenCV camera frame -> point in Blender world
+OPENCV_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+# point in SMPL body (rest) frame -> point in Blender armature space
+SMPL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def opencv_points_to_blender(p):
+    return np.asarray(p, dtype=np.float64) @ OPENCV_TO_BLENDER.T
+
+
+def blender_points_to_opencv(p):
+    return np.asarray(p, dtype=np.float64) @ OPENCV_TO_BLENDER
+
+
+def smpl_points_to_blender(p):
+    return np.asarray(p, dtype=np.float64) @ SMPL_TO_BLENDER.T
+
+
+def blender_points_to_smpl(p):
+    return np.asarray(p, dtype=np.float64) @ SMPL_TO_BLENDER
+
+
+def root_rotation_to_blender(global_orient_matrix):
+    """Map SMPL's global orientation (body frame -> camera frame) to the rotation that takes a
+    Blender rest-pose armature (built with SMPL_TO_BLENDER) to its posed place in the world."""
+    return OPENCV_TO_BLENDER @ np.asarray(global_orient_matrix) @ SMPL_TO_BLENDER.T
+
+
+def root_rotation_from_blender(world_rotation):
+    return OPENCV_TO_BLENDER.T @ np.asarray(world_rotation) @ SMPL_TO_BLENDER

@@ -1,0 +1,131 @@
+"""The result file: the contract between the backend and the add-on (DESIGN §6).
+
+One AMASS-like ``.npz`` per person track. Validated on write and on read; every problem is
+reported with the field's name and what was expected, so a user can tell a broken file from
+a file written by another tool.
+"""
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .skeleton import NUM_JOINTS, NUM_LANDMARKS
+
+RESULT_VERSION = 1
+NUM_BETAS = 10
+
+
+class ResultFileError(ValueError):
+    """A result file that is missing, unreadable or does not follow the schema."""
+
+
+@dataclass
+class MotionResult:
+    poses: np.ndarray            # (T, 72) axis-angle: global orient + 23 joints, camera frame
+    trans: np.ndarray            # (T, 3) metres, OpenCV camera frame
+    betas: np.ndarray            # (10,) shared over the track
+    mocap_framerate: float
+    frame_index: np.ndarray      # (T,) source video frame numbers
+    valid: np.ndarray            # (T,) False where the person was not observed
+    keypoints_2d: np.ndarray     # (T, 33, 3) pixels + confidence (MediaPipe order)
+    focal_length: float          # pixels
+    image_size: np.ndarray       # (2,) width, height in pixels
+    body_model: str              # id of the body model the poses were solved on
+    version: int = RESULT_VERSION
+    extras: dict = field(default_factory=dict)  # optional arrays other tools may add
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.poses.shape[0])
+
+    def validate(self) -> "MotionResult":
+        t = self.poses.shape[0] if np.ndim(self.poses) == 2 else -1
+        _check(self.poses, (t, NUM_JOINTS * 3), "poses", np.floating)
+        _check(self.trans, (t, 3), "trans", np.floating)
+        _check(self.betas, (NUM_BETAS,), "betas", np.floating)
+        _check(self.frame_index, (t,), "frame_index", np.integer)
+        _check(self.valid, (t,), "valid", np.bool_)
+        _check(self.keypoints_2d, (t, NUM_LANDMARKS, 3), "keypoints_2d", np.floating)
+        _check(self.image_size, (2,), "image_size", np.integer)
+        if t < 1:
+            raise ResultFileError("the result holds no frames (poses has length 0)")
+        for name in ("poses", "trans", "betas"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ResultFileError(f"'{name}' contains NaN or infinite values")
+        if np.any(np.diff(self.frame_index) <= 0):
+            raise ResultFileError("'frame_index' must be strictly increasing")
+        if not (self.mocap_framerate > 0 and np.isfinite(self.mocap_framerate)):
+            raise ResultFileError(f"'mocap_framerate' must be positive, got {self.mocap_framerate}")
+        if not (self.focal_length > 0 and np.isfinite(self.focal_length)):
+            raise ResultFileError(f"'focal_length' must be positive, got {self.focal_length}")
+        if np.any(self.image_size <= 0):
+            raise ResultFileError(f"'image_size' must be positive, got {self.image_size.tolist()}")
+        if not self.body_model:
+            raise ResultFileError("'body_model' is empty: the result must name its body model")
+        if self.version > RESULT_VERSION:
+            raise ResultFileError(
+                f"result version {self.version} is newer than this add-on understands "
+                f"({RESULT_VERSION}): update the add-on")
+        return self
+
+    def save(self, path) -> None:
+        """Validate, then write atomically (a crash never leaves a half-written file)."""
+        self.validate()
+        arrays = dict(
+            poses=self.poses.astype(np.float32), trans=self.trans.astype(np.float32),
+            betas=self.betas.astype(np.float32), mocap_framerate=np.float64(self.mocap_framerate),
+            frame_index=self.frame_index.astype(np.int64), valid=self.valid.astype(bool),
+            keypoints_2d=self.keypoints_2d.astype(np.float32),
+            focal_length=np.float64(self.focal_length), image_size=self.image_size.astype(np.int64),
+            body_model=np.str_(self.body_model), version=np.int64(self.version),
+            gender=np.str_("neutral"),  # AMASS readers expect it
+        )
+        arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
+        os.close(fd)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path) -> "MotionResult":
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ResultFileError(f"result file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:  # zip/npy errors come in many types
+            raise ResultFileError(f"cannot read {path} as a .npz result file: {exc}") from exc
+        missing = [k for k in _REQUIRED if k not in arrays]
+        if missing:
+            raise ResultFileError(f"{os.path.basename(path)} is not a ScoreHMR result: missing {', '.join(missing)}")
+        known = set(_REQUIRED) | {"gender"}
+        return cls(
+            poses=arrays["poses"], trans=arrays["trans"], betas=arrays["betas"],
+            mocap_framerate=float(arrays["mocap_framerate"]), frame_index=arrays["frame_index"],
+            valid=arrays["valid"], keypoints_2d=arrays["keypoints_2d"],
+            focal_length=float(arrays["focal_length"]), image_size=arrays["image_size"],
+            body_model=str(arrays["body_model"]), version=int(arrays["version"]),
+            extras={k: v for k, v in arrays.items() if k not in known},
+        ).validate()
+
+
+_REQUIRED = ("poses", "trans", "betas", "mocap_framerate", "frame_index", "valid",
+             "keypoints_2d", "focal_length", "image_size", "body_model", "version")
+
+
+def _check(array, shape, name, kind):
+    array = np.asarray(array)
+    if array.ndim != len(shape) or any(want >= 0 and got != want for got, want in zip(array.shape, shape)):
+        want = "(" + ", ".join("T" if s < 0 else str(s) for s in shape) + ")"
+        raise ResultFileError(f"'{name}' has shape {array.shape}, expected {want}")
+    if not np.issubdtype(array.dtype, kind):
+        raise ResultFileError(f"'{name}' has dtype {array.dtype}, expected {np.dtype(kind).name}")
