@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from smplcore.result import MotionResult, ResultFileError
+
+
+def make_result(t=12):
+    rng = np.random.default_rng(0)
+    return MotionResult(
+        poses=rng.normal(scale=0.2, size=(t, 72)), trans=rng.normal(size=(t, 3)) + [0, 0, 4],
+        betas=rng.normal(size=10), mocap_framerate=30.0, frame_index=np.arange(t) + 5,
+        valid=np.ones(t, dtype=bool), keypoints_2d=rng.uniform(0, 640, size=(t, 33, 3)),
+        focal_length=800.0, image_size=np.array([640, 480]), body_model="scorehmr_neutral:abc")
+
+
+def test_round_trip(tmp_path):
+    r = make_result()
+    r.save(tmp_path / "r.npz")
+    back = MotionResult.load(tmp_path / "r.npz")
+    assert np.allclose(back.poses, r.poses, atol=1e-6) and back.body_model == r.body_model
+    assert back.frame_index.tolist() == r.frame_index.tolist() and back.num_frames == 12
+    with np.load(tmp_path / "r.npz") as data:  # AMASS readers find what they expect
+        assert {"poses", "trans", "betas", "mocap_framerate", "gender"} <= set(data.files)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("poses", np.zeros((12, 69)), "poses"),
+    ("trans", np.full((12, 3), np.nan), "NaN"),
+    ("frame_index", np.zeros(12, dtype=int), "strictly increasing"),
+    ("valid", np.ones(12), "dtype"),
+    ("mocap_framerate", 0.0, "positive"),
+    ("keypoints_2d", np.zeros((12, 17, 3)), "keypoints_2d"),
+])
+def test_invalid_results_are_refused_on_write(tmp_path, field, value, message):
+    r = make_result()
+    setattr(r, field, value)
+    with pytest.raises(ResultFileError, match=message):
+        r.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_foreign_and_broken_files_are_refused_on_read(tmp_path):
+    np.savez(tmp_path / "amass.npz", poses=np.zeros((3, 156)), trans=np.zeros((3, 3)))
+    with pytest.raises(ResultFileError, match="missing"):
+        MotionResult.load(tmp_path / "amass.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ResultFileError, match="cannot read"):
+        MotionResult.load(tmp_path / "text.npz")
+    with pytest.raises(ResultFileError, match="not found"):
+        MotionResult.load(tmp_path / "absent.npz")
+
+
+def test_newer_version_asks_for_an_update(tmp_path):
+    r = make_result()
+    r.version = 99
+    with pytest.raises(ResultFileError, match="update the add-on"):
+        r.validate()
