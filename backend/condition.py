@@ -1,0 +1,37 @@
+"""The observation the diffusion model and the initial estimator are conditioned on.
+
+From MediaPipe's 33 landmarks (pixels + visibility) of one frame: the landmarks relative to
+the person's box, divided by its size (resolution-free), their visibilities, and where that
+box sits in the camera (box centre relative to the principal point and box size, both over
+the focal length), which carries the perspective the body orientation is seen under.
+"""
+import torch
+
+from smplcore.skeleton import NUM_LANDMARKS
+
+CONDITION_DIM = NUM_LANDMARKS * 3 + 3
+VISIBLE = 0.3  # landmarks below this confidence do not shape the box and are zeroed
+
+
+def person_box(kp: torch.Tensor, min_conf: float = VISIBLE):
+    """Centre (N, 2) and size (N,) of the box around confident landmarks."""
+    visible = kp[..., 2] > min_conf
+    big = torch.finfo(kp.dtype).max
+    lo = torch.where(visible[..., None], kp[..., :2], torch.full_like(kp[..., :2], big)).amin(1)
+    hi = torch.where(visible[..., None], kp[..., :2], torch.full_like(kp[..., :2], -big)).amax(1)
+    enough = visible.sum(1) >= 2
+    centre = torch.where(enough[:, None], (lo + hi) / 2, torch.zeros_like(lo))
+    size = torch.where(enough, (hi - lo).amax(1), torch.ones_like(lo[:, 0]))
+    return centre, size.clamp(min=1.0)
+
+
+def make_condition(kp: torch.Tensor, focal, principal) -> torch.Tensor:
+    """kp (N, 33, 3) pixels + confidence; focal (N,) or scalar; principal (N, 2) or (2,)."""
+    n = kp.shape[0]
+    focal = torch.as_tensor(focal, dtype=kp.dtype, device=kp.device).expand(n)
+    principal = torch.as_tensor(principal, dtype=kp.dtype, device=kp.device).expand(n, 2)
+    centre, size = person_box(kp)
+    visible = (kp[..., 2] > VISIBLE).to(kp.dtype)
+    xy = (kp[..., :2] - centre[:, None]) / size[:, None, None] * visible[..., None]
+    where = torch.cat([(centre - principal) / focal[:, None], (size / focal)[:, None]], dim=1)
+    return torch.cat([xy.reshape(n, -1), kp[..., 2].clamp(0, 1), where], dim=1)

@@ -1,0 +1,58 @@
+"""The fast initial per-frame estimate (the role HMR 2.0 plays in the paper): an MLP from the
+normalised landmark observation to the 24 rotations (6D) and betas; the camera translation
+then follows in closed form from the 2D landmarks (``camera.solve_translation``)."""
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+from .camera import solve_translation
+from .diffusion import POSE_DIM
+from .geometry import rot6d_to_matrix
+
+
+@dataclass
+class InitConfig:
+    cond_dim: int = 102
+    hidden: int = 1024
+    layers: int = 3
+    num_betas: int = 10
+
+
+class InitEstimator(nn.Module):
+    def __init__(self, config: InitConfig | None = None):
+        super().__init__()
+        self.config = config = config or InitConfig()
+        layers, d = [], config.cond_dim
+        for _ in range(config.layers):
+            layers += [nn.Linear(d, config.hidden), nn.LayerNorm(config.hidden), nn.GELU()]
+            d = config.hidden
+        self.trunk = nn.Sequential(*layers)
+        self.pose_head = nn.Linear(d, POSE_DIM)
+        self.betas_head = nn.Linear(d, config.num_betas)
+        # start from the identity rotation in 6D, so early training is stable
+        with torch.no_grad():
+            self.pose_head.weight.mul_(0.01)
+            self.pose_head.bias.copy_(torch.tensor([1.0, 0, 0, 1.0, 0, 0]).repeat(24))
+
+    def forward(self, c):
+        h = self.trunk(c)
+        return self.pose_head(h), self.betas_head(h)
+
+    def estimate(self, c, body, keypoints, focal, principal):
+        """rotmats (N,24,3,3), betas (N,10), trans (N,3) for observations c / keypoints."""
+        x, betas = self(c)
+        rotmats = rot6d_to_matrix(x.reshape(-1, 24, 6))
+        rest = body.rest_joints(betas)
+        points = body.landmarks(rotmats, betas, rest_joints=rest)
+        trans = solve_translation(points, keypoints, focal, principal)
+        return rotmats, betas, trans
+
+    def checkpoint(self):
+        return {"config": asdict(self.config), "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt):
+        model = cls(InitConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+        return model

@@ -1,0 +1,141 @@
+"""Synthetic training pairs: real motion posed on the body model, seen through random cameras
+with detector-like noise. Everything is batched torch, generated on the fly.
+
+A pair is (x0, c): x0 the 24 rotations in 6D with the global orientation in the camera frame,
+c the normalised noisy 2D landmark observation (``condition.make_condition``).
+"""
+import math
+
+import numpy as np
+import torch
+
+from smplcore.skeleton import JOINT_INDEX, MIRROR, NUM_JOINTS
+
+from .condition import make_condition
+from .geometry import axis_angle_to_matrix, matrix_to_rot6d
+from .joint_limits import sample_within_limits
+
+_MIRROR_M = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+# kinematic chains swapped between poses by per-limb recombination
+CHAINS = [
+    [JOINT_INDEX[n] for n in ("left_collar", "left_shoulder", "left_elbow", "left_wrist", "left_hand")],
+    [JOINT_INDEX[n] for n in ("right_collar", "right_shoulder", "right_elbow", "right_wrist", "right_hand")],
+    [JOINT_INDEX[n] for n in ("left_hip", "left_knee", "left_ankle", "left_foot")],
+    [JOINT_INDEX[n] for n in ("right_hip", "right_knee", "right_ankle", "right_foot")],
+    [JOINT_INDEX[n] for n in ("spine1", "spine2", "spine3", "neck", "head")],
+]
+IMAGE_SIZES = torch.tensor([[1920.0, 1080.0], [1080.0, 1920.0], [1280.0, 720.0], [640.0, 480.0]])
+
+
+class MotionBank:
+    """All training frames as rotation matrices (world frame, Y up), with their clip ids."""
+
+    def __init__(self, clips: dict):
+        names = sorted(clips)
+        poses = [np.asarray(clips[n], dtype=np.float32).reshape(-1, NUM_JOINTS, 3) for n in names]
+        self.clip_names = names
+        self.clip_of_frame = torch.cat([torch.full((len(p),), i) for i, p in enumerate(poses)])
+        self.rotmats = axis_angle_to_matrix(torch.from_numpy(np.concatenate(poses)))
+
+    def __len__(self):
+        return self.rotmats.shape[0]
+
+
+def mirror(rotmats: torch.Tensor) -> torch.Tensor:
+    """Left/right mirror image of poses (…, 24, 3, 3): swap sides and reflect in X."""
+    m = _MIRROR_M.to(rotmats)
+    return m @ rotmats[..., list(MIRROR), :, :] @ m
+
+
+def yaw_matrix(angle: torch.Tensor) -> torch.Tensor:
+    c, s, z, o = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle), torch.ones_like(angle)
+    return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(angle.shape + (3, 3))
+
+
+def _rx(a):
+    c, s, z, o = torch.cos(a), torch.sin(a), torch.zeros_like(a), torch.ones_like(a)
+    return torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
+
+
+def _rz(a):
+    c, s, z, o = torch.cos(a), torch.sin(a), torch.zeros_like(a), torch.ones_like(a)
+    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
+
+
+class SyntheticObservations:
+    def __init__(self, bank: MotionBank, body, noise_model=None, generator=None,
+                 limit_pose_fraction=0.1, recombine_prob=0.3, mirror_prob=0.5):
+        self.bank, self.body, self.noise = bank, body, noise_model
+        self.g = generator or torch.Generator().manual_seed(0)
+        self.limit_pose_fraction = limit_pose_fraction
+        self.recombine_prob = recombine_prob
+        self.mirror_prob = mirror_prob
+
+    def _rand(self, *shape):
+        return torch.rand(shape, generator=self.g)
+
+    def sample_poses(self, n):
+        """(n, 24, 3, 3) world-frame poses: real frames, augmented."""
+        idx = torch.randint(0, len(self.bank), (n,), generator=self.g)
+        rot = self.bank.rotmats[idx].clone()
+        # per-limb recombination: a chain's local rotations from another frame
+        for chain in CHAINS:
+            swap = torch.nonzero(self._rand(n) < self.recombine_prob / len(CHAINS)).flatten()
+            donor = torch.randint(0, len(self.bank), (len(swap),), generator=self.g)
+            joints = torch.tensor(chain)
+            rot[swap[:, None], joints[None]] = self.bank.rotmats[donor[:, None], joints[None]]
+        flip = self._rand(n) < self.mirror_prob
+        rot[flip] = mirror(rot[flip])
+        # coverage: body poses sampled inside anatomical limits, upright root
+        wide = self._rand(n) < self.limit_pose_fraction
+        k = int(wide.sum())
+        if k:
+            aa = sample_within_limits(k, generator=self.g)
+            body_rot = axis_angle_to_matrix(aa)
+            body_rot[:, 0] = rot[wide][:, 0]
+            rot[wide] = body_rot
+        # any heading: yaw about the world vertical
+        rot[:, 0] = yaw_matrix(self._rand(n) * 2 * math.pi) @ rot[:, 0]
+        return rot
+
+    def sample_cameras(self, n):
+        """Rotation world -> camera (n,3,3), focal (n,), image size (n,2), target person height fraction."""
+        size = IMAGE_SIZES[torch.randint(0, len(IMAGE_SIZES), (n,), generator=self.g)]
+        fov = (40 + 35 * self._rand(n)) * math.pi / 180
+        focal = size[:, 0] / 2 / torch.tan(fov / 2)
+        pitch = (-15 + 40 * self._rand(n)) * math.pi / 180     # mostly looking slightly down
+        roll = torch.randn((n,), generator=self.g) * 4 * math.pi / 180
+        y_down = torch.diag(torch.tensor([1.0, -1.0, -1.0]))     # Y-up world -> OpenCV camera facing -Z
+        r_wc = _rz(roll) @ _rx(-pitch) @ y_down
+        return r_wc, focal, size
+
+    def batch(self, n):
+        rot = self.sample_poses(n)
+        betas = (torch.randn((n, 10), generator=self.g)).clamp(-2.5, 2.5)
+        r_wc, focal, size = self.sample_cameras(n)
+        rot_cam = rot.clone()
+        rot_cam[:, 0] = r_wc @ rot[:, 0]
+        rest = self.body.rest_joints(betas)
+        # place the person: size in the frame 30-95 % of the shorter side, anywhere near the centre
+        frac = 0.3 + 0.65 * self._rand(n)
+        depth = focal * 1.7 / (frac * size.min(1).values)
+        offset = (self._rand(n, 2) - 0.5) * 0.5 * size / focal[:, None] * depth[:, None]
+        pelvis = torch.cat([offset, depth[:, None]], 1)
+        trans = pelvis - rest[:, 0]
+        with torch.no_grad():
+            lm3d = self.body.landmarks(rot_cam, betas, trans, rest_joints=rest)
+        z = lm3d[..., 2].clamp(min=0.1)
+        principal = size / 2
+        kp = focal[:, None, None] * lm3d[..., :2] / z[..., None] + principal[:, None]
+        box = (kp.amax(1) - kp.amin(1)).amax(1)
+        if self.noise is not None:
+            obs = self.noise.apply(kp, box, generator=self.g)
+        else:
+            obs = torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
+        inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[:, None, 0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[:, None, 1])
+        obs[..., 2] = torch.where(inside, obs[..., 2], torch.zeros_like(obs[..., 2]))
+        return {
+            "x0": matrix_to_rot6d(rot_cam).reshape(n, -1), "c": make_condition(obs, focal, principal),
+            "rotmats": rot_cam, "betas": betas, "trans": trans, "keypoints": obs, "clean_keypoints": kp,
+            "focal": focal, "principal": principal, "image_size": size,
+        }

@@ -1,0 +1,80 @@
+"""Import Video (runs the backend) and Import Result (reads a result file)."""
+import os
+
+import bpy
+
+from ..scorehmr_blender import importer, jobs, preferences, tasks
+from .task_operator import TaskOperator
+
+
+def _body_model_path(context):
+    path = preferences.get(context).body_model_path
+    return bpy.path.abspath(path) if path else ""
+
+
+def _report_import(operator, arm, result_path):
+    tasks.last_status = f"Imported {arm.name} from {os.path.basename(result_path)}"
+    operator.report({"INFO"}, tasks.last_status)
+
+
+class SCOREHMR_OT_import_video(TaskOperator, bpy.types.Operator):
+    """Capture the motion of the person in a video: run the backend, then build the clip, camera,
+    SMPL armature, body mesh and a new Action"""
+
+    bl_idname = "scorehmr.import_video"
+    bl_label = "Import Video"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(
+        name="Video", subtype="FILE_PATH", description="Video file (empty: the sidebar's Video field)")
+
+    @classmethod
+    def poll(cls, context):
+        return tasks.active() is None and context.mode == "OBJECT"
+
+    def start_task(self, context):
+        self._video = self.filepath or context.scene.scorehmr.video_path
+        if not self._video:
+            raise ValueError("choose a video first")
+        return jobs.start_import(context, self._video)
+
+    def finish_task(self, context, task):
+        arm = importer.import_result(context, task.job.result_path, bpy.path.abspath(self._video),
+                                     _body_model_path(context))
+        _report_import(self, arm, task.job.result_path)
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_import_result(bpy.types.Operator):
+    """Import a ScoreHMR result file (.npz) without running the backend"""
+
+    bl_idname = "scorehmr.import_result"
+    bl_label = "Import Result"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(name="Result", subtype="FILE_PATH")
+    filter_glob: bpy.props.StringProperty(default="*.npz", options={"HIDDEN"})
+    video_path: bpy.props.StringProperty(
+        name="Video", subtype="FILE_PATH", description="Optional source video shown behind the camera")
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode == "OBJECT"
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath)
+        video = bpy.path.abspath(self.video_path) if self.video_path else ""
+        try:
+            arm = importer.import_result(context, path, video, _body_model_path(context))
+        except (ValueError, OSError, RuntimeError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        _report_import(self, arm, path)
+        return {"FINISHED"}
+
+
+classes = (SCOREHMR_OT_import_video, SCOREHMR_OT_import_result)

@@ -1,0 +1,246 @@
+"""Transfer the SMPL armature's motion onto a user's rig.
+
+How: one helper empty per mapped bone, parented to the SMPL bone and placed at rest with the
+target bone's rest orientation (turned onto SMPL's T-pose direction, so A-pose rigs work); the
+target bone copies the empty's world rotation. A root empty carries the hip position, scaled by
+the leg-length ratio. The target is baked with visual keying into a new Action, then the helper
+constraints and empties are removed. The SMPL armature is not modified.
+"""
+import json
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..smplcore.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, children
+from . import anim_compat
+
+HELPER_PREFIX = "ScoreHMR retarget"
+
+_SIDES = ("left", "right")
+# SMPL joint -> bone name, per naming scheme ({s}: side token of that scheme)
+_MIXAMO = {
+    "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck",
+    "head": "Head", "{side}_collar": "{S}Shoulder", "{side}_shoulder": "{S}Arm",
+    "{side}_elbow": "{S}ForeArm", "{side}_wrist": "{S}Hand", "{side}_hip": "{S}UpLeg",
+    "{side}_knee": "{S}Leg", "{side}_ankle": "{S}Foot", "{side}_foot": "{S}ToeBase",
+}
+_RIGIFY = {
+    "pelvis": "spine", "spine1": "spine.001", "spine2": "spine.002", "spine3": "spine.003",
+    "neck": "spine.004", "head": "spine.006", "{side}_collar": "shoulder.{s}",
+    "{side}_shoulder": "upper_arm.{s}", "{side}_elbow": "forearm.{s}", "{side}_wrist": "hand.{s}",
+    "{side}_hip": "thigh.{s}", "{side}_knee": "shin.{s}", "{side}_ankle": "foot.{s}",
+    "{side}_foot": "toe.{s}",
+}
+
+
+def _expand(table, prefix, side_tokens):
+    out = {}
+    for joint, bone in table.items():
+        if "{side}" in joint:
+            for side in _SIDES:
+                upper, lower = side_tokens[side]
+                out[joint.format(side=side)] = prefix + bone.format(S=upper, s=lower)
+        else:
+            out[joint] = prefix + bone
+    return out
+
+
+def candidate_maps(bone_names):
+    """Named bone maps worth trying on a rig: Mixamo (any ``mixamorigN:`` prefix), Rigify
+    (generated DEF-/ORG- bones or a metarig), SMPL names."""
+    maps = {"SMPL": {name: name for name in JOINT_NAMES}}
+    hips = [n for n in bone_names if n.endswith("Hips")]
+    mixamo_sides = {"left": ("Left", ""), "right": ("Right", "")}
+    for name in hips[:1]:
+        maps["Mixamo"] = _expand(_MIXAMO, name[: -len("Hips")], mixamo_sides)
+    rigify_sides = {"left": ("", "L"), "right": ("", "R")}
+    for prefix in ("DEF-", "ORG-", ""):
+        maps[f"Rigify {prefix or 'metarig'}".strip()] = _expand(_RIGIFY, prefix, rigify_sides)
+    return maps
+
+
+def detect_bone_map(target):
+    """(scheme name, {smpl joint: target bone}) with the most bones present on the target."""
+    names = set(target.data.bones.keys())
+    best_name, best = "", {}
+    for scheme, mapping in candidate_maps(names).items():
+        found = {j: b for j, b in mapping.items() if b in names}
+        if len(found) > len(best):
+            best_name, best = scheme, found
+    return best_name, best
+
+
+def save_preset(path, mapping):
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"format": "scorehmr-bone-map", "version": 1, "map": mapping}, fh, indent=2)
+
+
+def load_preset(path):
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    mapping = data.get("map") if isinstance(data, dict) else None
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{path} is not a bone-map preset (no 'map' object)")
+    unknown = [j for j in mapping if j not in JOINT_INDEX]
+    if unknown:
+        raise ValueError(f"{path}: unknown SMPL joints {', '.join(unknown)}")
+    return {str(j): str(b) for j, b in mapping.items()}
+
+
+def _world_rest(obj, bone_name):
+    return obj.matrix_world @ obj.data.bones[bone_name].matrix_local
+
+
+def _main_child(j):
+    kids = children(PARENTS)[j]
+    return {0: 3, 9: 12}.get(j, kids[0] if kids else None)
+
+
+def _swing(a, b):
+    """Smallest rotation taking direction a onto direction b (3x3)."""
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    axis, cos = np.cross(a, b), float(np.dot(a, b))
+    if np.linalg.norm(axis) < 1e-9:
+        if cos > 0:
+            return np.eye(3)
+        ortho = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        return np.array(Matrix.Rotation(np.pi, 3, ortho / np.linalg.norm(ortho)))
+    angle = np.arctan2(np.linalg.norm(axis), cos)
+    return np.array(Matrix.Rotation(angle, 3, axis / np.linalg.norm(axis)))
+
+
+def rest_alignment(source, target, mapping):
+    """Per mapped joint, the rotation that turns the target bone's rest direction onto SMPL's
+    (T vs A pose); bones without a mapped child inherit their mapped ancestor's."""
+    aligned = {}
+    for j, name in enumerate(JOINT_NAMES):  # parents come first in SMPL order
+        ancestor = PARENTS[j]
+        while ancestor >= 0 and JOINT_NAMES[ancestor] not in mapping:
+            ancestor = PARENTS[ancestor]
+        inherited = aligned.get(JOINT_NAMES[ancestor], np.eye(3)) if ancestor >= 0 else np.eye(3)
+        if name not in mapping:
+            continue
+        child = _main_child(j)
+        if child is None or JOINT_NAMES[child] not in mapping:
+            aligned[name] = inherited
+            continue
+        src = np.array(_world_rest(source, JOINT_NAMES[child]).translation - _world_rest(source, name).translation)
+        tgt = np.array(_world_rest(target, mapping[JOINT_NAMES[child]]).translation
+                       - _world_rest(target, mapping[name]).translation)
+        aligned[name] = _swing(tgt, src)
+    return aligned
+
+
+def _leg_length(obj, hip, knee, ankle):
+    heads = [np.array(_world_rest(obj, b).translation) for b in (hip, knee, ankle)]
+    return np.linalg.norm(heads[1] - heads[0]) + np.linalg.norm(heads[2] - heads[1])
+
+
+def root_scale(source, target, mapping):
+    """Target/SMPL leg length: hip travel is scaled by it so feet do not slide."""
+    legs = ("left_hip", "left_knee", "left_ankle")
+    if not all(j in mapping for j in legs):
+        return 1.0
+    return _leg_length(target, *(mapping[j] for j in legs)) / _leg_length(source, *legs)
+
+
+def keyed_range(obj):
+    bag = anim_compat.channelbag(obj, ensure=False)
+    if bag is None or not len(bag.fcurves):
+        raise ValueError(f"{obj.name} has no animation to bake")
+    first, last = zip(*(fc.range() for fc in bag.fcurves))
+    return int(np.floor(min(first))), int(np.ceil(max(last)))
+
+
+def bake(context, source, target, mapping, root_motion="TRAVELLING"):
+    """Bake ``source``'s motion onto ``target`` into a new Action; returns it."""
+    mapping = {j: b for j, b in mapping.items() if j in JOINT_INDEX and b in target.data.bones}
+    if "pelvis" not in mapping:
+        raise ValueError("the bone map must map 'pelvis' (the hips) to a target bone")
+    scene = context.scene
+    first, last = keyed_range(source)
+    helpers = []
+    saved_frame = scene.frame_current
+    saved_pose_position = source.data.pose_position
+    previous = target.animation_data.action if target.animation_data else None
+    try:
+        _place_rotation_helpers(context, source, target, mapping, helpers)
+        _add_root_helper(context, source, target, mapping, root_motion, first, last, helpers)
+        if previous is not None:
+            previous.use_fake_user = True  # the user's own Action stays in the file
+        action = anim_compat.bake_pose(target, first, last)
+        action.name = f"{source.name} on {target.name}"
+    finally:
+        _remove_helper_constraints(target)
+        for helper in reversed(helpers):
+            if helper.animation_data and helper.animation_data.action:
+                bpy.data.actions.remove(helper.animation_data.action)
+            bpy.data.objects.remove(helper)
+        source.data.pose_position = saved_pose_position
+        scene.frame_set(saved_frame)
+    return action
+
+
+def _remove_helper_constraints(target):
+    # by name: baking rebuilds the pose, so references kept from before are stale
+    for pose_bone in target.pose.bones:
+        for constraint in list(pose_bone.constraints):
+            if constraint.name.startswith(HELPER_PREFIX):
+                pose_bone.constraints.remove(constraint)
+
+
+def _new_empty(context, name, helpers):
+    empty = bpy.data.objects.new(name, None)
+    context.scene.collection.objects.link(empty)
+    helpers.append(empty)
+    return empty
+
+
+def _place_rotation_helpers(context, source, target, mapping, helpers):
+    # helpers are placed with the SMPL armature at rest, so their parent offset is the rest offset
+    source.data.pose_position = "REST"
+    context.view_layer.update()
+    aligned = rest_alignment(source, target, mapping)
+    for joint, bone in mapping.items():
+        empty = _new_empty(context, f"{HELPER_PREFIX} {joint}", helpers)
+        empty.parent = source
+        empty.parent_type = "BONE"
+        empty.parent_bone = joint
+        context.view_layer.update()
+        rest = _world_rest(target, bone)
+        rotation = Matrix(aligned[joint].tolist()) @ rest.to_3x3().normalized()
+        empty.matrix_world = Matrix.LocRotScale(rest.translation, rotation, None)
+        constraint = target.pose.bones[bone].constraints.new("COPY_ROTATION")
+        constraint.name = f"{HELPER_PREFIX} rotation"
+        constraint.target = empty
+        constraint.owner_space = constraint.target_space = "WORLD"
+    source.data.pose_position = "POSE"
+    context.view_layer.update()
+
+
+def _add_root_helper(context, source, target, mapping, root_motion, first, last, helpers):
+    """An empty keyed at the scaled SMPL pelvis position; the target hips copy its location."""
+    scene = context.scene
+    scale = root_scale(source, target, mapping)
+    hips_rest = np.array(_world_rest(target, mapping["pelvis"]).translation)
+    frames = np.arange(first, last + 1)
+    pelvis = np.empty((len(frames), 3))
+    for i, frame in enumerate(frames):
+        scene.frame_set(int(frame))
+        pelvis[i] = np.array(source.matrix_world @ source.pose.bones["pelvis"].head)
+    offset = scale * (pelvis - pelvis[0])
+    if root_motion == "IN_PLACE":
+        offset[:, :2] = 0.0  # Blender is Z-up: keep only the vertical motion
+    positions = hips_rest + offset
+    empty = _new_empty(context, f"{HELPER_PREFIX} root", helpers)
+    anim_compat.assign_new_action(empty, f"{HELPER_PREFIX} root")
+    bag = anim_compat.channelbag(empty)
+    for axis in range(3):
+        fcurve = anim_compat.ensure_fcurve(bag, "location", axis, "Object Transforms")
+        anim_compat.set_keys(fcurve, frames, positions[:, axis])
+    bone = target.pose.bones[mapping["pelvis"]]
+    constraint = bone.constraints.new("COPY_LOCATION")
+    constraint.name = f"{HELPER_PREFIX} location"
+    constraint.target = empty
+    constraint.owner_space = constraint.target_space = "WORLD"

@@ -1,0 +1,219 @@
+"""Helpers for the add-on tests: bpy with a throw-away user folder, the built extension zip
+installed into a fresh extension repository, test result files and test rigs.
+
+Importing bpy here is fine for the whole pytest process: every test starts from an empty
+scene (``fresh_scene``), and the add-on is installed once per session from the built zip.
+"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from smplcore import rotations  # noqa: E402
+from smplcore.body_model_file import default_body_model_path, load_body_model_file  # noqa: E402
+from smplcore.result import MotionResult  # noqa: E402
+
+REPO_MODULE = "scorehmr_test"
+EXTENSION_ID = "scorehmr_mocap"
+ADDON_MODULE = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
+
+_SESSION_DIR = tempfile.mkdtemp(prefix="scorehmr-blender-")
+if "bpy" not in sys.modules:
+    # a fresh user folder: no user preferences, extensions or startup file leak into the tests
+    os.environ["BLENDER_USER_RESOURCES"] = os.path.join(_SESSION_DIR, "user")
+import bpy  # noqa: E402
+
+
+def blender_ext_cli():
+    scripts = bpy.utils.system_resource("SCRIPTS")
+    found = glob.glob(os.path.join(scripts, "addons_core", "bl_pkg", "cli", "blender_ext.py"))
+    assert found, "Blender's extension CLI is not inside the bpy package"
+    return found[0]
+
+
+def build_zip(out_dir):
+    """Build the extension zip with Blender's own CLI; returns its path."""
+    os.makedirs(out_dir, exist_ok=True)
+    proc = subprocess.run([sys.executable, blender_ext_cli(), "build", "--source-dir", ROOT,
+                           "--output-dir", out_dir], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    zips = glob.glob(os.path.join(out_dir, f"{EXTENSION_ID}-*.zip"))
+    assert len(zips) == 1, zips
+    return zips[0]
+
+
+_installed = []
+
+
+def install_addon():
+    """Build, install into a fresh local repository and enable the extension (once)."""
+    if _installed:
+        return _installed[0]
+    prefs = bpy.context.preferences
+    prefs.use_preferences_save = False
+    zip_path = build_zip(os.path.join(_SESSION_DIR, "dist"))
+    prefs.extensions.repos.new(name=REPO_MODULE, module=REPO_MODULE, source="USER",
+                               custom_directory=os.path.join(_SESSION_DIR, "repo"))
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo=REPO_MODULE,
+                                                      enable_on_install=True)
+    assert result == {"FINISHED"} and ADDON_MODULE in prefs.addons, result
+    _installed.append(sys.modules[ADDON_MODULE])
+    return _installed[0]
+
+
+def fresh_scene():
+    """An empty file with the add-on enabled."""
+    install_addon()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    return bpy.context
+
+
+def body_model_path():
+    """The shipped body model when present, else a small SMPL-format test model."""
+    path = default_body_model_path()
+    if os.path.isfile(path):
+        return path
+    return write_test_body_model(os.path.join(_SESSION_DIR, "test_smpl.pkl"))
+
+
+def write_test_body_model(path):
+    """A tiny SMPL-format model: one cube of 8 vertices around every joint of a T-posed
+    SMPL-like skeleton, each cube skinned to its joint, joints regressed as cube centres."""
+    import pickle
+
+    from smplcore.skeleton import PARENTS
+
+    joints = np.array([
+        [0, 0.0, 0], [0.08, -0.09, 0], [-0.08, -0.09, 0], [0, 0.11, -0.02], [0.1, -0.47, 0],
+        [-0.1, -0.47, 0], [0, 0.25, 0], [0.1, -0.87, -0.03], [-0.1, -0.87, -0.03], [0, 0.3, 0.02],
+        [0.12, -0.93, 0.1], [-0.12, -0.93, 0.1], [0, 0.5, 0], [0.08, 0.42, 0], [-0.08, 0.42, 0],
+        [0, 0.6, 0.04], [0.18, 0.43, 0], [-0.18, 0.43, 0], [0.44, 0.43, 0], [-0.44, 0.43, 0],
+        [0.69, 0.43, 0], [-0.69, 0.43, 0], [0.77, 0.43, 0], [-0.77, 0.43, 0]], dtype=np.float64)
+    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64) * 0.02
+    cube_faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                           [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    v_template = (joints[:, None, :] + corners[None]).reshape(-1, 3)
+    n = len(v_template)
+    faces = np.concatenate([cube_faces + 8 * j for j in range(24)])
+    weights = np.zeros((n, 24))
+    j_regressor = np.zeros((24, n))
+    for j in range(24):
+        weights[8 * j:8 * j + 8, j] = 1.0
+        j_regressor[j, 8 * j:8 * j + 8] = 1.0 / 8
+    shapedirs = np.zeros((n, 3, 10))
+    shapedirs[:, 1, 0] = 0.05 * v_template[:, 1]  # beta 0: taller
+    shapedirs[:, 0, 1] = 0.05 * v_template[:, 0]  # beta 1: wider
+    kintree = np.array([[2 ** 32 - 1 if p < 0 else p for p in PARENTS], list(range(24))], dtype=np.int64)
+    with open(path, "wb") as fh:
+        pickle.dump(dict(v_template=v_template, shapedirs=shapedirs, J_regressor=j_regressor,
+                         weights=weights, f=faces, kintree_table=kintree, posedirs=np.zeros((n * 3, 207))), fh)
+    return path
+
+
+def write_test_result(path, model_path, num_frames=40, invalid=(7, 8), fps=30.0, seed=0):
+    """A smooth synthetic motion (walk-like swings, turning, travelling) as a result file."""
+    model = load_body_model_file(model_path)
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_frames) / fps
+    phase = 2 * np.pi * 1.2 * t
+    poses = np.zeros((num_frames, 24, 3))
+    # body facing the camera: rotate the body frame (+Y up, +Z forward) by 180 deg about Y and
+    # flip to the camera frame (+Y down) -> 180 deg about X composed with yaw
+    for i in range(num_frames):
+        yaw = rotations.axis_angle_to_matrix(np.array([0.0, 0.6 * np.sin(0.5 * phase[i]), 0.0]))
+        flip = rotations.axis_angle_to_matrix(np.array([np.pi, 0.0, 0.0]))
+        poses[i, 0] = rotations.matrix_to_axis_angle(flip @ yaw)
+    poses[:, 1, 0] = 0.5 * np.sin(phase)      # left hip swing
+    poses[:, 2, 0] = -0.5 * np.sin(phase)     # right hip swing
+    poses[:, 4, 0] = 0.6 * (1 - np.cos(phase))  # knees bend
+    poses[:, 5, 0] = 0.6 * (1 + np.cos(phase))
+    poses[:, 16, 2] = -1.1 + 0.2 * np.sin(phase)  # arms down from the T-pose
+    poses[:, 17, 2] = 1.1 - 0.2 * np.sin(phase)
+    poses[:, 18, 1] = -0.7                     # elbows bent
+    poses[:, 19, 1] = 0.7
+    poses[:, 15] = 0.2 * np.sin(phase)[:, None] * np.array([1.0, 0.3, 0.0])
+    poses[:, 3:] += rng.normal(0, 0.02, (num_frames, 21, 3))
+    trans = np.stack([0.4 * t, 0.1 + 0.02 * np.sin(2 * phase), 4.0 + 0.5 * t], axis=1)
+    valid = np.ones(num_frames, bool)
+    valid[list(invalid)] = False
+    result = MotionResult(
+        poses=poses.reshape(num_frames, 72), trans=trans, betas=rng.normal(0, 0.5, 10),
+        mocap_framerate=fps, frame_index=np.arange(num_frames), valid=valid,
+        keypoints_2d=np.zeros((num_frames, 33, 3)), focal_length=1000.0,
+        image_size=np.array([640, 480]), body_model=model.model_id)
+    result.save(path)
+    return MotionResult.load(path)
+
+
+def tmp_path(name):
+    return os.path.join(_SESSION_DIR, name)
+
+
+def build_test_rig(kind, name, model_path, scale=1.15, a_pose=False, location=(2.0, 0.0, 0.0)):
+    """A humanoid armature named like a Mixamo ('mixamo') or generated Rigify ('rigify') rig,
+    proportioned from the body model but scaled, optionally in an A-pose, with its own rolls."""
+    from mathutils import Matrix, Vector
+
+    from smplcore import axes
+    from smplcore.skeleton import JOINT_NAMES, PARENTS
+
+    sides = {"left": ("Left", "L"), "right": ("Right", "R")}
+    mixamo = {"pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck",
+              "head": "Head", "collar": "Shoulder", "shoulder": "Arm", "elbow": "ForeArm", "wrist": "Hand",
+              "hand": "HandMiddle1", "hip": "UpLeg", "knee": "Leg", "ankle": "Foot", "foot": "ToeBase"}
+    rigify = {"pelvis": "spine", "spine1": "spine.001", "spine2": "spine.002", "spine3": "spine.003",
+              "neck": "spine.004", "head": "spine.006", "collar": "shoulder", "shoulder": "upper_arm",
+              "elbow": "forearm", "wrist": "hand", "hand": "f_middle.01", "hip": "thigh", "knee": "shin",
+              "ankle": "foot", "foot": "toe"}
+
+    def bone_name(joint):
+        side, _, part = joint.partition("_") if joint.startswith(("left_", "right_")) else ("", "", joint)
+        if kind == "mixamo":
+            return "mixamorig:" + (sides[side][0] if side else "") + mixamo[part]
+        return "DEF-" + rigify[part] + (f".{sides[side][1]}" if side else "")
+
+    model = load_body_model_file(model_path)
+    heads = axes.smpl_points_to_blender(model.rest_joints()) * scale
+    heads[:, 2] -= heads[:, 2].min() - 0.05 * scale  # feet on the floor, like real rigs
+    if a_pose:
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            shoulder = JOINT_NAMES.index(f"{side}_shoulder")
+            pivot = heads[shoulder].copy()
+            turn = np.array(Matrix.Rotation(-sign * np.radians(40), 3, "Y"))
+            for j in range(len(JOINT_NAMES)):
+                k = j
+                while k >= 0 and k != shoulder:
+                    k = PARENTS[k]
+                if k == shoulder and j != shoulder:
+                    heads[j] = pivot + turn @ (heads[j] - pivot)
+    data = bpy.data.armatures.new(name)
+    rig = bpy.data.objects.new(name, data)
+    bpy.context.scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    root = None
+    if kind == "rigify":
+        root = data.edit_bones.new("root")
+        root.head, root.tail = (0, 0, 0), (0, -0.5, 0)
+    kids = {j: [k for k, p in enumerate(PARENTS) if p == j] for j in range(24)}
+    for j, joint in enumerate(JOINT_NAMES):
+        bone = data.edit_bones.new(bone_name(joint))
+        bone.head = Vector(heads[j])
+        child = {0: 3, 9: 12}.get(j, kids[j][0] if kids[j] else None)
+        tail = heads[child] if child is not None else heads[j] + 0.5 * (heads[j] - heads[PARENTS[j]])
+        bone.tail = Vector(tail)
+        bone.roll = 0.3 * j  # rolls unlike the SMPL armature's
+    for j, joint in enumerate(JOINT_NAMES):
+        bone = data.edit_bones[bone_name(joint)]
+        bone.parent = data.edit_bones[bone_name(JOINT_NAMES[PARENTS[j]])] if PARENTS[j] >= 0 else root
+    bpy.ops.object.mode_set(mode="OBJECT")
+    rig.location = location
+    bpy.context.view_layer.update()
+    return rig, {joint: bone_name(joint) for joint in JOINT_NAMES}

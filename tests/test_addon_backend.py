@@ -1,0 +1,129 @@
+"""The add-on against a live ``python -m backend serve`` subprocess (the repository's .venv
+Python): cancel, a backend dying mid-run, backend errors, and (once the solver exists) the full
+Import Video -> Refine Selected Frames loop."""
+import importlib.util
+import os
+import sys
+import threading
+import time
+
+import blender_env
+import bpy
+import numpy as np
+import pytest
+
+VIDEO = os.path.join(blender_env.ROOT, "tests", "data", "walk_excerpt.mp4")
+HAS_SOLVER = importlib.util.find_spec("backend.solver") is not None
+
+pytestmark = pytest.mark.skipif(not os.path.isfile(VIDEO), reason="no test video")
+
+
+def _core(name):
+    return sys.modules[f"{blender_env.ADDON_MODULE}.scorehmr_blender.{name}"]
+
+
+@pytest.fixture(autouse=True)
+def backend_prefs():
+    blender_env.fresh_scene()
+    prefs = bpy.context.preferences.addons[blender_env.ADDON_MODULE].preferences
+    prefs.python_path = sys.executable  # the test venv has the backend's packages
+    prefs.device = "CPU"
+    yield prefs
+    _core("client").shutdown_shared_backend()
+
+
+def _scene_state():
+    scene = bpy.context.scene
+    return ([sorted(getattr(bpy.data, kind).keys()) for kind in
+             ("objects", "meshes", "armatures", "actions", "cameras", "movieclips", "collections")],
+            scene.frame_start, scene.frame_end, scene.render.fps, scene.camera)
+
+
+def _once_running(action):
+    """Call ``action(task)`` from another thread once the backend has reported progress
+    (the blocking operator is busy waiting on the main thread meanwhile)."""
+    tasks = _core("tasks")
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            task = tasks.active()
+            if task is not None and task.job.total:
+                action(task)
+                return
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def test_backend_answers_hello(backend_prefs):
+    backend = _core("jobs").backend(bpy.context)
+    deadline = time.monotonic() + 60
+    while backend.hello is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.hello and backend.hello["protocol"] == 1
+
+
+def test_cancelled_import_leaves_the_scene_unchanged():
+    before = _scene_state()
+    _once_running(lambda task: task.cancel())
+    assert bpy.ops.scorehmr.import_video(filepath=VIDEO) == {"CANCELLED"}
+    assert _scene_state() == before
+    assert _core("tasks").active() is None
+
+
+def test_backend_dying_mid_run_reports_and_builds_nothing():
+    before = _scene_state()
+    _once_running(lambda task: task.job.backend.process.kill())
+    with pytest.raises(RuntimeError, match="backend process exited"):
+        bpy.ops.scorehmr.import_video(filepath=VIDEO)
+    assert _scene_state() == before
+    # the next request starts a fresh backend
+    assert _core("jobs").backend(bpy.context).alive()
+
+
+def test_backend_error_is_reported_with_its_hint(tmp_path):
+    before = _scene_state()
+    missing = tmp_path / "model.pkl"
+    prefs = bpy.context.preferences.addons[blender_env.ADDON_MODULE].preferences
+    prefs.body_model_path = str(missing)
+    try:
+        with pytest.raises(RuntimeError, match="body model file not found"):
+            bpy.ops.scorehmr.import_video(filepath=VIDEO)
+    finally:
+        prefs.body_model_path = ""
+    assert _scene_state() == before
+
+
+def test_no_backend_python_is_a_clear_error(backend_prefs, tmp_path):
+    backend_prefs.python_path = str(tmp_path / "no-such-python")
+    with pytest.raises(RuntimeError, match="cannot start the backend"):
+        bpy.ops.scorehmr.import_video(filepath=VIDEO)
+
+
+@pytest.mark.skipif(not HAS_SOLVER, reason="backend/solver.py not there yet")
+def test_import_video_then_refine_rekeys_only_that_range():
+    assert bpy.ops.scorehmr.import_video(filepath=VIDEO) == {"FINISHED"}
+    arm = bpy.context.scene.scorehmr.source
+    compat, keying = _core("anim_compat"), _core("keying")
+    first_take = arm.animation_data.action
+
+    def keys():
+        bag = compat.channelbag(arm, ensure=False)
+        return {(fc.data_path, fc.array_index): compat.read_keys(fc) for fc in bag.fcurves}
+
+    before = keys()
+    # a hand edit inside the range becomes a fixed pose of the refine request
+    bpy.context.scene.frame_set(25)
+    arm.pose.bones["left_elbow"].rotation_quaternion = (0.9, 0.3, 0.1, 0.0)
+    arm.pose.bones["left_elbow"].keyframe_insert("rotation_quaternion", frame=25)
+    assert bpy.ops.scorehmr.refine_frames(frame_start=20, frame_end=40) == {"FINISHED"}
+    after = keys()
+    assert arm.animation_data.action != first_take and first_take.use_fake_user
+    for key, old in before.items():
+        new = after[key]
+        outside = (old[:, 0] < 20) | (old[:, 0] > 40)
+        np.testing.assert_array_equal(new[(new[:, 0] < 20) | (new[:, 0] > 40)], old[outside])
+    inside = [k for k in after[('pose.bones["left_elbow"].rotation_quaternion', 0)][:, 0] if 20 <= k <= 40]
+    assert inside and arm["scorehmr_take"] == 2
+    assert keying.keyed_frames(arm, 20, 40).size == len(inside)
