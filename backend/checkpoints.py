@@ -1,5 +1,6 @@
-"""Where the trained ScoreHMR prior lives, and how to tell whether it is usable."""
+"""Where the trained ScoreHMR prior lives, and loading it with clear errors."""
 import os
+from dataclasses import dataclass
 
 from backend import DATA_DIR
 
@@ -15,5 +16,45 @@ def checkpoint_status(path=None):
     path = path or default_checkpoint_path()
     if path is None:
         return None
-    return {"path": path, "exists": os.path.isfile(path),
-            "size_mb": round(os.path.getsize(path) / 1e6, 2) if os.path.isfile(path) else None}
+    status = {"path": path, "exists": os.path.isfile(path)}
+    if status["exists"]:
+        status["size_mb"] = round(os.path.getsize(path) / 1e6, 2)
+        try:
+            status["meta"] = {k: v for k, v in load_prior(path).meta.items() if k != "history"}
+            status["ok"] = True
+        except Exception as exc:
+            status.update(ok=False, error=str(exc))
+    return status
+
+
+@dataclass
+class TrainedPrior:
+    diffusion: object      # PoseDiffusion (EMA weights)
+    init: object           # InitEstimator (EMA weights)
+    pose_gmm: dict         # Gaussian mixture over body poses, for the SMPLify baseline
+    meta: dict             # training data, settings, loss history
+
+
+def load_prior(path=None, device="cpu") -> TrainedPrior:
+    """The diffusion prior and initial estimator of a train-prior checkpoint, in eval mode."""
+    import torch
+
+    from backend.diffusion import PoseDiffusion
+    from backend.errors import BackendError
+    from backend.init_estimator import InitEstimator
+
+    path = path or default_checkpoint_path()
+    if path is None:
+        raise BackendError("bad_checkpoint", "no trained prior is installed (data/checkpoints/scorehmr_prior.pt)",
+                           "train one with 'python -m backend train-prior' or pass --checkpoint")
+    if not os.path.isfile(path):
+        raise BackendError("bad_checkpoint", f"checkpoint file not found: {path}",
+                           "point --checkpoint at a file written by 'python -m backend train-prior'")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        prior = PoseDiffusion.from_checkpoint(ckpt["prior"]).to(device).eval()
+        init = InitEstimator.from_checkpoint(ckpt["init"]).to(device).eval()
+    except Exception as exc:
+        raise BackendError("bad_checkpoint", f"{path} is not a usable ScoreHMR checkpoint ({type(exc).__name__}: {exc})",
+                           "re-train it, or remove --checkpoint to use the shipped one") from exc
+    return TrainedPrior(prior, init, ckpt.get("pose_gmm"), ckpt.get("meta", {}))

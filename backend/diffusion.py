@@ -112,12 +112,17 @@ class PoseDiffusion(nn.Module):
         t = torch.as_tensor(t, device=self.alphas_cumprod.device)
         return torch.where(t >= 0, self.alphas_cumprod[t.clamp(min=0)], torch.ones_like(self.alphas_cumprod[0]))
 
+    def _ab(self, t):
+        """alpha-bar shaped to broadcast over a batch of states (t scalar or per row)."""
+        ab = self.alpha_bar(t)
+        return ab[:, None] if ab.dim() else ab
+
     def q_sample(self, x0, t, noise):
-        ab = self.alpha_bar(t)[:, None]
+        ab = self._ab(t)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
     def predict_x0(self, x_t, t, eps):
-        ab = self.alpha_bar(t)[:, None]
+        ab = self._ab(t)
         return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
 
     def loss(self, x0, c, cond_drop_prob=0.15, generator=None):
@@ -131,8 +136,7 @@ class PoseDiffusion(nn.Module):
     def ddim_step(self, x_t, eps, t_from, t_to):
         """Deterministic DDIM (eta = 0) move between any two noise levels, either direction."""
         x0 = self.predict_x0(x_t, t_from, eps)
-        ab_to = self.alpha_bar(t_to)
-        ab_to = ab_to[:, None] if ab_to.dim() else ab_to
+        ab_to = self._ab(t_to)
         return ab_to.sqrt() * x0 + (1 - ab_to).sqrt() * eps
 
     @torch.no_grad()

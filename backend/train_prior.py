@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from .diffusion import EMA, PoseDiffusion
-from .geometry import rot6d_to_matrix
+from .geometry import matrix_to_axis_angle, rot6d_to_matrix
 from .init_estimator import InitEstimator
-from .synthetic import MotionBank, SyntheticObservations
+from .smplify import fit_pose_gmm
+from .synthetic import MotionBank, SyntheticObservations, mirror
 
 log = logging.getLogger("backend.train_prior")
 _Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
@@ -80,6 +81,9 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     gen = torch.Generator().manual_seed(seed)
     synth = SyntheticObservations(bank, body, noise, generator=gen)
     log.info("training on %d clips, %d frames", len(clips), len(bank))
+    # the SMPLify baseline's pose prior, from the same motion (both mirror images)
+    body_aa = matrix_to_axis_angle(torch.cat([bank.rotmats, mirror(bank.rotmats)])[:, 1:]).reshape(-1, 69)
+    pose_gmm = fit_pose_gmm(body_aa, seed=seed)
 
     prior, init = PoseDiffusion().to(device), InitEstimator().to(device)
     ema_prior, ema_init = EMA(prior), EMA(init)
@@ -103,7 +107,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                 "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": ema_prior.state_dict()},
                 "init": {**init.checkpoint(), "state_dict": ema_init.state_dict()},
-                "body_model": body.model_id, "meta": meta}
+                "pose_gmm": pose_gmm, "body_model": body.model_id, "meta": meta}
         tmp = out + ".tmp"
         torch.save(ckpt, tmp)
         os.replace(tmp, out)

@@ -1,0 +1,258 @@
+"""ScoreHMR: score-guided diffusion for 3D human recovery (Stathopoulos et al., CVPR 2024).
+
+The whole method in one file. An initial estimate x (24 rotations in 6D) is refined K times by
+
+  1. DDIM inversion of x from t = 0 up to t = tau with the unguided epsilon;
+  2. guided DDIM sampling from tau back to 0. At each step, with epsilon computed without
+     gradient: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); L = L(x0_hat);
+     eps' = eps + s sqrt(1 - a_t) dL/dx_t (through x0_hat only, never through the network);
+     x_{t-d} = sqrt(a_{t-d}) x0_hat' + sqrt(1 - a_{t-d}) eps'.
+  3. the next iteration inverts from the last sample; a window stops early when L stops falling.
+
+Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF
+reprojection of the model's MediaPipe landmarks, camera translation optimised jointly),
+temporal smoothness of pose and of root translation (the original leaves translation
+unsmoothed: users see depth jitter), foot contact (planted feet stay put) and multi-view
+agreement of the body pose. Long sequences run in overlapping windows blended at the seams,
+so memory stays flat in the sequence length.
+"""
+from dataclasses import dataclass, field
+
+import torch
+
+from .camera import project
+from .condition import VISIBLE, person_box
+from .geometry import rot6d_to_matrix
+
+FEET = (7, 8, 10, 11)  # ankles and balls of the feet
+
+
+@dataclass
+class ScoreHMRConfig:
+    tau: int = 50                 # inversion depth (of T = 1000), paper: 50
+    step: int = 10                # DDIM stride; paper: 2 (see bench/speed.py for why not here)
+    iterations: int = 5           # K; paper: 10, with early stop
+    guidance_scale: float = 1.0   # s
+    early_stop: float = 1e-3      # stop a window when L falls by less than this fraction
+    use_condition: bool = True    # conditional epsilon (observation) vs the unconditional prior
+    # loss weights
+    keypoints: float = 1.0
+    gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
+    smooth_pose: float = 30.0     # paper: 30 (maintainer: 10-70)
+    smooth_trans: float = 30.0
+    foot_contact: float = 10.0
+    multiview: float = 0.0
+    camera_lr: float = 0.02       # Adam on the translation, one step per guided step
+    # windows
+    window: int = 96
+    overlap: int = 16
+
+
+@dataclass
+class Observation:
+    """What the guidance aligns to, for N frames (or N views)."""
+    keypoints: torch.Tensor            # (N, 33, 3) pixels + confidence
+    focal: torch.Tensor                # (N,)
+    principal: torch.Tensor            # (N, 2)
+    condition: torch.Tensor            # (N, 102) for the conditional epsilon
+    fixed_x: dict = field(default_factory=dict)   # frame -> (144,) 6D pose kept (its translation too)
+
+    def window(self, start, end):
+        return Observation(self.keypoints[start:end], self.focal[start:end], self.principal[start:end],
+                           self.condition[start:end],
+                           {i - start: v for i, v in self.fixed_x.items() if start <= i < end})
+
+
+def gmof(residual_sq, sigma):
+    """Geman-McClure: quadratic near 0, saturating beyond sigma (robust to detector outliers)."""
+    return sigma ** 2 * residual_sq / (sigma ** 2 + residual_sq)
+
+
+class GuidanceLosses:
+    """L(x0, trans) for one window: a sum over frames, so gradients per frame do not depend
+    on the window length."""
+
+    def __init__(self, body, betas, obs: Observation, config: ScoreHMRConfig, temporal=True, fps=30.0):
+        self.body, self.obs, self.cfg, self.temporal = body, obs, config, temporal
+        n = obs.keypoints.shape[0]
+        self.betas = betas.expand(n, -1)
+        self.rest = body.rest_joints(betas[:1])
+        conf = obs.keypoints[..., 2].clamp(0, 1)
+        self.weight = conf ** 2
+        # residuals are measured in units of the person's 2D size; where the person was not
+        # seen, the typical size of the window stands in
+        _, size = person_box(obs.keypoints)
+        seen = (conf > VISIBLE).sum(1) >= 4
+        typical = size[seen].median() if seen.any() else size.new_tensor(500.0)
+        self.size = torch.where(seen, size, typical).clamp(min=20.0)
+        self.fps = fps
+        self.contact = None
+
+    @staticmethod
+    def pose(x):
+        return rot6d_to_matrix(x.reshape(-1, 24, 6))
+
+    def __call__(self, x, trans, parts=False):
+        cfg, obs = self.cfg, self.obs
+        rot = self.pose(x)
+        world_r, joints = self.body.forward_kinematics(rot, self.rest)
+        terms = {}
+        if cfg.keypoints:
+            lm = self.body.landmarks(rot, self.betas, trans, rest_joints=self.rest)
+            uv = project(lm, obs.focal, obs.principal)
+            r2 = ((uv - obs.keypoints[..., :2]) ** 2).sum(-1) / self.size[:, None] ** 2
+            terms["keypoints"] = cfg.keypoints * (self.weight * gmof(r2, cfg.gmof_sigma)).sum()
+        if self.temporal and x.shape[0] > 1:
+            if cfg.smooth_pose:
+                terms["smooth_pose"] = cfg.smooth_pose * ((x[1:] - x[:-1]) ** 2).sum() / 24
+            if cfg.smooth_trans:
+                terms["smooth_trans"] = cfg.smooth_trans * ((trans[1:] - trans[:-1]) ** 2).sum()
+            if cfg.foot_contact and self.contact is not None:
+                feet = joints[:, FEET] + trans[:, None]
+                step = ((feet[1:] - feet[:-1]) ** 2).sum(-1)
+                terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
+        if cfg.multiview and x.shape[0] > 1:
+            body_pose = x.reshape(-1, 24, 6)[:, 1:]
+            terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
+        total = sum(terms.values())
+        return (total, terms) if parts else total
+
+    @torch.no_grad()
+    def update_contacts(self, x, trans):
+        """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lowest foot point along the
+        body's average up direction in this window."""
+        rot = self.pose(x)
+        _, joints = self.body.forward_kinematics(rot, self.rest)
+        joints = joints + trans[:, None]
+        up = torch.nn.functional.normalize((joints[:, 12] - joints[:, 0]).mean(0), dim=0)
+        feet = joints[:, FEET]
+        height = feet @ up
+        speed = torch.zeros_like(height)
+        speed[1:] = (feet[1:] - feet[:-1]).norm(dim=-1) * self.fps
+        low = height < height.amin(1, keepdim=True) + 0.04
+        contact = (speed < 0.6) & low
+        self.contact = (contact[1:] & contact[:-1]).float()
+
+
+class ScoreHMR:
+    def __init__(self, diffusion, body, config: ScoreHMRConfig | None = None):
+        self.diffusion = diffusion.eval()
+        self.body = body
+        self.config = config or ScoreHMRConfig()
+        for p in self.diffusion.parameters():
+            p.requires_grad_(False)
+
+    def _eps(self, x, t, c_emb):
+        with torch.no_grad():
+            return self.diffusion.denoiser(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), c_emb=c_emb)
+
+    def _levels(self):
+        cfg = self.config
+        return list(range(0, cfg.tau + 1, cfg.step)) if cfg.tau > 0 else [0]
+
+    def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, should_cancel=None):
+        """Refine one window: x (N, 144), trans (N, 3). Returns refined (x, trans, history)."""
+        cfg, dm = self.config, self.diffusion
+        c_emb = dm.denoiser.embed_condition(obs.condition if cfg.use_condition else None, x.shape[0])
+        losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps)
+        fixed_idx = torch.tensor(sorted(obs.fixed_x), dtype=torch.long, device=x.device)
+        fixed_val = torch.stack([obs.fixed_x[i] for i in sorted(obs.fixed_x)]) if obs.fixed_x else None
+        trans0 = trans.detach().clone()   # fixed frames keep their translation too
+        trans = trans.clone().requires_grad_(True)
+        cam_opt = torch.optim.Adam([trans], lr=cfg.camera_lr)
+        levels = self._levels()
+        history = []
+        x = x.detach()
+        for _ in range(cfg.iterations):
+            if should_cancel is not None and should_cancel():
+                break
+            if cfg.foot_contact and temporal:
+                losses.update_contacts(x, trans.detach())
+            # 1. DDIM inversion 0 -> tau with the unguided epsilon
+            for t_from, t_to in zip(levels[:-1], levels[1:]):
+                eps = self._eps(x, t_from, c_emb)
+                x = dm.ddim_step(x, eps, torch.tensor(t_from), torch.tensor(t_to))
+            # 2. guided DDIM sampling tau -> 0
+            for t_from, t_to in zip(levels[::-1][:-1], levels[::-1][1:]):
+                eps = self._eps(x, t_from, c_emb)
+                x_t = x.detach().requires_grad_(True)
+                ab = dm.alpha_bar(torch.tensor(t_from))
+                x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+                loss = losses(x0_hat, trans)
+                grad_x, grad_t = torch.autograd.grad(loss, [x_t, trans])
+                eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
+                x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
+                if fixed_val is not None:
+                    x0_guided[fixed_idx] = fixed_val
+                ab_to = dm.alpha_bar(torch.tensor(t_to))
+                x = ab_to.sqrt() * x0_guided + (1 - ab_to).sqrt() * eps
+                cam_opt.zero_grad()
+                trans.grad = grad_t
+                cam_opt.step()
+                if fixed_val is not None:
+                    with torch.no_grad():
+                        trans[fixed_idx] = trans0[fixed_idx]
+            if fixed_val is not None:
+                x[fixed_idx] = fixed_val
+            with torch.no_grad():
+                history.append(float(losses(x, trans)))
+            if len(history) > 1 and history[-2] - history[-1] < cfg.early_stop * abs(history[-2]):
+                break
+        return x.detach(), trans.detach(), history
+
+    def refine_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True,
+                        progress=None, should_cancel=None):
+        """Overlapping windows refined one after another (memory flat in the sequence length),
+        blended at the seams; user-fixed frames come out exactly as given."""
+        def solve(s, e):
+            sub = obs.window(s, e)
+            rx, rt, _ = self.refine_window(x[s:e], trans[s:e], betas, sub, temporal=temporal, fps=fps,
+                                           should_cancel=should_cancel)
+            return rx, rt
+
+        out = windowed(x, trans, self.config, temporal, solve, progress, should_cancel)
+        if out is not None:
+            for i, v in obs.fixed_x.items():
+                out[0][i] = v
+        return out
+
+
+def windowed(x, trans, config, temporal, solve, progress=None, should_cancel=None):
+    """Run ``solve(start, end) -> (x, trans)`` over overlapping windows of ``config.window``
+    frames and blend them with linear ramps over the overlaps. Without temporal terms the
+    windows are plain batches. Returns None when cancelled."""
+    n, size, overlap = x.shape[0], config.window, config.overlap
+    if not temporal:
+        spans = [(s, min(n, s + size)) for s in range(0, n, size)]
+    elif n <= size:
+        spans = [(0, n)]
+    else:
+        starts = list(range(0, n - overlap, size - overlap))
+        starts[-1] = n - size
+        spans = [(s, s + size) for s in starts]
+    blend = temporal and len(spans) > 1
+    out_x, out_t = torch.zeros_like(x), torch.zeros_like(trans)
+    weight = torch.zeros(n, dtype=x.dtype, device=x.device)
+    for done, (s, e) in enumerate(spans):
+        if should_cancel is not None and should_cancel():
+            return None
+        rx, rt = solve(s, e)
+        w = _ramp(e - s, overlap if blend else 0, s > 0, e < n).to(x)
+        out_x[s:e] += w[:, None] * rx
+        out_t[s:e] += w[:, None] * rt
+        weight[s:e] += w
+        if progress is not None:
+            progress("refine", done + 1, len(spans))
+    return out_x / weight[:, None], out_t / weight[:, None]
+
+
+def _ramp(length, overlap, ramp_in, ramp_out):
+    """Blend weights of one window: linear ramps over the overlaps with its neighbours."""
+    w = torch.ones(length)
+    if overlap > 0:
+        ramp = torch.linspace(0, 1, overlap + 2)[1:-1]
+        if ramp_in:
+            w[:overlap] = ramp
+        if ramp_out:
+            w[-overlap:] = ramp.flip(0)
+    return w

@@ -1,0 +1,90 @@
+"""The SMPLify-style baseline: direct optimisation on the same inputs and body model.
+
+Same robust 2D keypoint term, temporal smoothness and foot contact as ScoreHMR
+(``scorehmr.GuidanceLosses``), plus what SMPLify brings instead of a diffusion prior: a
+Gaussian-mixture pose prior (fitted on the same training motion as the diffusion model and
+stored in its checkpoint) and joint-angle limits. Adam on 6D rotations and translation,
+window by window like ScoreHMR, so the comparison is fair.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .geometry import rot6d_to_axis_angle
+from .joint_limits import limit_violation
+from .scorehmr import GuidanceLosses, Observation, ScoreHMRConfig, windowed
+
+
+def fit_pose_gmm(body_pose_aa: torch.Tensor, components=8, iterations=60, seed=0):
+    """EM for a full-covariance Gaussian mixture over body poses (N, 69) axis-angle."""
+    g = torch.Generator().manual_seed(seed)
+    x = body_pose_aa.double()
+    n, d = x.shape
+    means = x[torch.randperm(n, generator=g)[:components]].clone()
+    covs = torch.eye(d, dtype=x.dtype).repeat(components, 1, 1) * x.var(0).mean()
+    weights = torch.full((components,), 1.0 / components, dtype=x.dtype)
+    for _ in range(iterations):
+        logp = _component_log_prob(x, means, covs) + weights.log()
+        resp = torch.softmax(logp, dim=1)
+        nk = resp.sum(0) + 1e-9
+        weights = nk / n
+        means = (resp.T @ x) / nk[:, None]
+        diff = x[:, None] - means[None]
+        covs = torch.einsum("nk,nki,nkj->kij", resp, diff, diff) / nk[:, None, None]
+        covs = covs + 1e-3 * torch.eye(d, dtype=x.dtype)
+    return {"means": means.float(), "precisions": torch.linalg.inv(covs).float(), "weights": weights.float(),
+            "log_dets": torch.logdet(covs).float()}
+
+
+def _component_log_prob(x, means, covs):
+    d = x.shape[1]
+    diff = x[:, None] - means[None]
+    prec = torch.linalg.inv(covs)
+    maha = torch.einsum("nki,kij,nkj->nk", diff, prec, diff)
+    return -0.5 * (maha + torch.logdet(covs)[None] + d * math.log(2 * math.pi))
+
+
+def gmm_energy(body_pose_aa, gmm):
+    """SMPLify's max-mixture energy: the best component's negative log-likelihood (N,)."""
+    diff = body_pose_aa[:, None] - gmm["means"][None]
+    maha = torch.einsum("nki,kij,nkj->nk", diff, gmm["precisions"], diff)
+    energy = 0.5 * maha + 0.5 * gmm["log_dets"][None] - gmm["weights"].log()[None]
+    return energy.min(1).values
+
+
+@dataclass
+class SMPLifyConfig:
+    iterations: int = 150
+    lr: float = 0.02
+    pose_prior: float = 0.02
+    joint_limits: float = 10.0
+
+
+class SMPLify:
+    def __init__(self, body, gmm, config: SMPLifyConfig | None = None, losses: ScoreHMRConfig | None = None):
+        self.body, self.gmm = body, {k: v.to(body.device) for k, v in gmm.items()}
+        self.config = config or SMPLifyConfig()
+        self.losses = losses or ScoreHMRConfig()
+
+    def fit_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0):
+        cfg = self.config
+        data = GuidanceLosses(self.body, betas, obs, self.losses, temporal=temporal, fps=fps)
+        x = x.detach().clone().requires_grad_(True)
+        trans = trans.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([x, trans], lr=cfg.lr)
+        for i in range(cfg.iterations):
+            if temporal and self.losses.foot_contact and i % 50 == 0:
+                data.update_contacts(x.detach(), trans.detach())
+            aa = rot6d_to_axis_angle(x.reshape(-1, 24, 6))
+            loss = data(x, trans) + cfg.pose_prior * gmm_energy(aa[:, 1:].reshape(-1, 69), self.gmm).sum() \
+                + cfg.joint_limits * (limit_violation(aa)[:, 1:] ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return x.detach(), trans.detach()
+
+    def fit_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True):
+        """Same overlapping windows and seam blending as ScoreHMR.refine_sequence."""
+        return windowed(x, trans, self.losses, temporal,
+                        lambda s, e: self.fit_window(x[s:e], trans[s:e], betas, obs.window(s, e), temporal, fps))

@@ -1,0 +1,156 @@
+"""From 2D landmarks of one person track to SMPL motion: initial estimate, then temporal ScoreHMR.
+
+solve_sequence: per-frame initial estimates (learned estimator + closed-form camera
+translation), betas shared over the track, missing frames bridged from their neighbours,
+then temporal ScoreHMR in overlapping windows.
+refine_range: re-solve a frame range of an existing result, continuous with its neighbours
+(a margin of frames on each side is held fixed) and through any user-fixed poses.
+"""
+import logging
+
+import numpy as np
+import torch
+
+from .body_model import BodyModel, BodyModelError
+from .camera import solve_translation
+from .checkpoints import load_prior
+from .condition import VISIBLE, make_condition
+from .errors import BackendError, Cancelled
+from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
+from .scorehmr import Observation, ScoreHMR, ScoreHMRConfig
+
+log = logging.getLogger(__name__)
+SEAM_MARGIN = 8       # frames held fixed on each side of a refined range
+MIN_VISIBLE = 6       # landmarks a frame needs to count as observed
+_CACHE = {}
+
+
+def _models(body_model_path, checkpoint_path, device):
+    key = (body_model_path, checkpoint_path, device)
+    if key not in _CACHE:
+        try:
+            body = BodyModel.load(body_model_path, device=device)
+        except BodyModelError as exc:
+            raise BackendError("bad_body_model", str(exc),
+                               "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset") from exc
+        trained = load_prior(checkpoint_path, device=device)
+        shipped = BodyModel.load(None, device=device)
+        _CACHE.clear()
+        _CACHE[key] = (body, shipped, trained)
+    return _CACHE[key]
+
+
+def transfer_betas(src, betas, dst):
+    """Betas on ``dst`` whose rest skeleton best matches ``src``'s for ``betas`` (linear least
+    squares on the 24 rest joints); identity when both are the same model."""
+    if src.model_id == dst.model_id:
+        return betas
+    target = src.rest_joints(betas[None])[0] - dst.joint_template
+    a = dst.joint_dirs.reshape(-1, dst.num_betas)
+    return torch.linalg.lstsq(a, target.reshape(-1, 1)).solution[:, 0]
+
+
+def _observed(kp):
+    return (kp[..., 2] > VISIBLE).sum(-1) >= MIN_VISIBLE
+
+
+def _bridge(x, observed):
+    """Fill unobserved frames by linear interpolation (6D and translation) between the nearest
+    observed frames; the ends hold the nearest observed value."""
+    idx = torch.nonzero(observed).flatten()
+    if len(idx) == len(observed):
+        return x
+    frames = torch.arange(len(observed), dtype=x.dtype, device=x.device)
+    pos = torch.searchsorted(idx, torch.arange(len(observed), device=x.device)).clamp(1, max(len(idx) - 1, 1))
+    lo, hi = idx[pos - 1], idx[pos.clamp(max=len(idx) - 1)]
+    span = (hi - lo).clamp(min=1).to(x.dtype)
+    w = ((frames - lo.to(x.dtype)) / span).clamp(0, 1)[:, None]
+    filled = (1 - w) * x[lo] + w * x[hi]
+    return torch.where(observed[:, None], x, filled)
+
+
+def initial_estimate(init, body, kp, focal, principal, chunk=2048):
+    """Per-frame x (N,144) 6D, betas (N,10) and the condition c (N,102)."""
+    xs, bs = [], []
+    c = make_condition(kp, focal, principal)
+    with torch.no_grad():
+        for s in range(0, kp.shape[0], chunk):
+            x, b = init(c[s:s + chunk])
+            xs.append(x)
+            bs.append(b)
+    return torch.cat(xs), torch.cat(bs), c
+
+
+def solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
+                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
+    dev = torch.device(device)
+    body, shipped, trained = _models(body_model_path, checkpoint_path, device)
+    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=dev)
+    n = kp.shape[0]
+    focal = torch.full((n,), float(focal_length), device=dev)
+    principal = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32, device=dev).expand(n, 2)
+    observed = _observed(kp)
+    if not observed.any():
+        raise BackendError("no_person", "no frame has enough visible body landmarks to solve",
+                           "the whole body should be visible in at least part of the video")
+    if progress:
+        progress("init", 0, n)
+    x, betas_per_frame, cond = initial_estimate(trained.init, shipped, kp, focal, principal)
+    # one body shape per track: the confidence-weighted mean over observed frames
+    w = kp[..., 2].mean(1) * observed
+    betas_shipped = (betas_per_frame * w[:, None]).sum(0) / w.sum()
+    betas = transfer_betas(shipped, betas_shipped, body)
+    x = _bridge(x, observed)
+    rot = rot6d_to_matrix(x.reshape(n, 24, 6))
+    with torch.no_grad():
+        lm = body.landmarks(rot, betas.expand(n, -1))
+    trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
+    if progress:
+        progress("init", n, n)
+    if should_cancel and should_cancel():
+        raise Cancelled()
+    engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
+    obs = Observation(kp, focal, principal, cond)
+    refined = engine.refine_sequence(x, trans, betas[None], obs, fps=fps, temporal=temporal,
+                                     progress=progress, should_cancel=should_cancel)
+    if refined is None:
+        raise Cancelled()
+    x, trans = refined
+    return {"poses": rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(),
+            "trans": trans.cpu().numpy(), "betas": betas.cpu().numpy(), "body_model_id": body.model_id}
+
+
+def refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
+                 progress=None, should_cancel=None, config=None):
+    """Re-solve frames start..end (inclusive, source numbering) of ``result``.
+    Returns poses (count, 72) and trans (count, 3) for exactly those frames."""
+    dev = torch.device(device)
+    body, _, trained = _models(body_model_path, checkpoint_path, device)
+    frames = result.frame_index
+    rows = np.nonzero((frames >= start) & (frames <= end))[0]
+    lo, hi = max(0, rows[0] - SEAM_MARGIN), min(len(frames), rows[-1] + 1 + SEAM_MARGIN)
+    sl = slice(lo, hi)
+    kp = torch.as_tensor(result.keypoints_2d[sl], dtype=torch.float32, device=dev)
+    n = kp.shape[0]
+    focal = torch.full((n,), float(result.focal_length), device=dev)
+    principal = torch.tensor(result.image_size / 2, dtype=torch.float32, device=dev).expand(n, 2)
+    x = axis_angle_to_rot6d(torch.as_tensor(result.poses[sl], dtype=torch.float32, device=dev).reshape(n, 24, 3)).reshape(n, -1)
+    trans = torch.as_tensor(result.trans[sl], dtype=torch.float32, device=dev)
+    betas = torch.as_tensor(result.betas, dtype=torch.float32, device=dev)
+    # the margins keep their current poses, so the refined range meets its neighbours
+    fixed_x = {i: x[i] for i in range(n) if not (rows[0] <= lo + i <= rows[-1])}
+    for frame, pose in fixed.items():
+        i = int(np.nonzero(frames[sl] == frame)[0][0])
+        fixed_x[i] = matrix_to_rot6d(rot6d_to_matrix(axis_angle_to_rot6d(
+            torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)))).reshape(-1)
+    obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x)
+    engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
+    refined = engine.refine_sequence(x, trans, betas[None], obs, fps=float(result.mocap_framerate),
+                                     progress=progress, should_cancel=should_cancel)
+    if refined is None:
+        raise Cancelled()
+    x, trans = refined
+    keep = slice(rows[0] - lo, rows[-1] - lo + 1)
+    m = keep.stop - keep.start
+    return {"poses": rot6d_to_axis_angle(x[keep].reshape(m, 24, 6)).reshape(m, 72).cpu().numpy(),
+            "trans": trans[keep].cpu().numpy()}
