@@ -3,11 +3,13 @@ import argparse
 import json
 import sys
 
+from backend.job_commands import add_commands as add_job_commands
+
 
 def _doctor(args) -> int:
     from backend.doctor import collect
 
-    print(json.dumps(collect(body_model=args.body_model), indent=2))
+    print(json.dumps(collect(body_model=args.body_model, checkpoint=args.checkpoint), indent=2))
     return 0
 
 
@@ -21,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="print versions, device, body model and checkpoint as JSON")
     doctor.add_argument("--body-model", default=None, help="body model file to check (default: the shipped one)")
+    doctor.add_argument("--checkpoint", default=None, help="prior checkpoint to check (default: the shipped one)")
     doctor.set_defaults(func=_doctor)
+    add_job_commands(commands)
     return parser
 
 

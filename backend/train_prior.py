@@ -3,7 +3,8 @@ estimator on synthetic observations of real motion. Seeded, resumable, CPU or CU
 
 Motion input: ``.npz`` files or folders of them, either one clip per file in AMASS layout
 (``poses`` (T, 72+) axis-angle, Y-up or AMASS Z-up with ``--amass-z-up``) or several clips
-packed in one file (``poses`` (N, 72) plus ``clip_names`` and ``clip_lengths``).
+packed in one file (``poses`` (N, 72) plus ``clips``, a JSON list of name / start / frames,
+as tools/build_motion_dataset.py writes data/motion/open_clips.npz).
 """
 import json
 import logging
@@ -32,21 +33,22 @@ def _files(paths):
             yield path
 
 
-def load_clips(paths, amass_z_up=False, exclude=()):
-    """{clip name: (T, 72) axis-angle poses, Y-up world}."""
+def load_clips(paths, amass_z_up=False, exclude=(), only=None):
+    """{clip name: (T, 72) axis-angle poses, Y-up world}; names containing an ``exclude``
+    string are left out (held out), or only those in ``only`` are kept."""
     from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
     clips = {}
     for path in _files(paths):
         with np.load(path, allow_pickle=False) as data:
             poses = data["poses"][:, :72].astype(np.float64)
-            if "clip_names" in data.files:
-                bounds = np.cumsum(np.concatenate([[0], data["clip_lengths"]]))
-                parts = {str(n): poses[a:b] for n, a, b in zip(data["clip_names"], bounds[:-1], bounds[1:])}
+            if "clips" in data.files:  # packed: a JSON table of name / start / frames per clip
+                table = json.loads(str(data["clips"]))
+                parts = {c["name"]: poses[c["start"]:c["start"] + c["frames"]] for c in table}
             else:
                 parts = {os.path.splitext(os.path.relpath(path))[0]: poses}
         for name, p in parts.items():
-            if any(x in name for x in exclude):
+            if any(x in name for x in exclude) or (only is not None and name not in only):
                 continue
             if amass_z_up:
                 p = p.copy()
@@ -75,6 +77,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
 
     torch.manual_seed(seed)
     clips = load_clips(data, amass_z_up=amass_z_up, exclude=exclude)
+    heldout = sorted(set(load_clips(data, amass_z_up=amass_z_up)) - set(clips)) if exclude else []
     bank = MotionBank(clips)
     body = BodyModel.load(device="cpu")
     noise = NoiseModel.load(noise_model)
@@ -102,8 +105,9 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         log.info("resumed at step %d", step)
 
     def save():
-        meta = {"step": step, "clips": sorted(clips), "frames": len(bank), "seed": seed, "lr": lr,
-                "batch_size": batch_size, "noise_model": noise.describe()["source"] if hasattr(noise, "describe") else None,
+        meta = {"step": step, "clips": sorted(clips), "heldout": heldout, "data": [os.path.relpath(d) for d in data],
+                "amass_z_up": amass_z_up, "frames": len(bank), "seed": seed, "lr": lr,
+                "batch_size": batch_size, "noise_model": noise.describe()["source"],
                 "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": ema_prior.state_dict()},
                 "init": {**init.checkpoint(), "state_dict": ema_init.state_dict()},

@@ -1,0 +1,228 @@
+"""MediaPipe Pose over a video: 33 landmarks per frame, in pixels, with their visibility.
+
+Runs fully offline: ``model_complexity=1`` uses the two tflite models inside the
+``mediapipe==0.10.21`` wheel (other complexities download models at run time, which fails).
+One MediaPipe graph uses about one CPU core, so long ranges are split into contiguous chunks
+detected in parallel threads (MediaPipe releases the GIL) and stitched so the output matches
+one sequential pass (see ``_ChunkedDetection``); each chunk streams its frames.
+MediaPipe Pose follows one person; choosing *which* person is ``backend.track``'s job.
+"""
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend import track, video
+from backend.errors import BackendError, Cancelled
+from smplcore.skeleton import NUM_LANDMARKS
+
+# The detector configuration every consumer of landmarks (solver, noise model, benchmarks) sees.
+POSE_OPTIONS = dict(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+                    enable_segmentation=False, min_detection_confidence=0.5, min_tracking_confidence=0.5)
+_MODEL_FILES = ("modules/pose_detection/pose_detection.tflite", "modules/pose_landmark/pose_landmark_full.tflite")
+MIN_CHUNK_SECONDS = 2.0  # each chunk costs a graph start (~0.1 s) and a few frames of overlap
+
+
+@dataclass
+class Detections:
+    frame_index: np.ndarray   # (T,) source frame numbers
+    keypoints: np.ndarray     # (T, 33, 3) x, y in pixels + visibility; all zero where nobody was found
+    world: np.ndarray         # (T, 33, 3) MediaPipe world landmarks, metres, hip-centred; zero where none
+    found: np.ndarray         # (T,) bool, MediaPipe returned a pose
+    image_size: tuple         # (width, height)
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frame_index.shape[0])
+
+
+def _import_mediapipe():
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise BackendError("internal", f"MediaPipe cannot be imported: {exc}",
+                           "install the backend requirements: pip install -r requirements.txt") from exc
+    root = os.path.dirname(mp.__file__)
+    missing = [name for name in _MODEL_FILES if not os.path.isfile(os.path.join(root, name))]
+    if missing:
+        raise BackendError("internal", f"MediaPipe {mp.__version__} lacks its pose models ({', '.join(missing)})",
+                           "install mediapipe==0.10.21, the last release that ships them")
+    return mp
+
+
+class PoseDetector:
+    """One MediaPipe Pose graph in video (tracking) mode: feed frames in order."""
+
+    def __init__(self):
+        mp = _import_mediapipe()
+        self._pose = mp.solutions.pose.Pose(**POSE_OPTIONS)
+
+    def __call__(self, frame_bgr):
+        """``(pixels (33, 3), world (33, 3))`` for the person MediaPipe follows, or None."""
+        import cv2
+
+        height, width = frame_bgr.shape[:2]
+        output = self._pose.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+        if output.pose_landmarks is None:
+            return None
+        pixels = np.array([(p.x * width, p.y * height, p.visibility) for p in output.pose_landmarks.landmark],
+                          dtype=np.float32)
+        world = np.array([(p.x, p.y, p.z) for p in output.pose_world_landmarks.landmark], dtype=np.float32)
+        return pixels, world
+
+    def close(self):
+        self._pose.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _chunks(first: int, stop: int, fps: float, workers: int):
+    count = max(1, min(workers, (stop - first) // max(1, int(MIN_CHUNK_SECONDS * fps))))
+    size = -(-(stop - first) // count)
+    return [(a, min(a + size, stop)) for a in range(first, stop, size)]
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def detect_video(info: video.VideoInfo, first: int, stop: int | None, workers: int | None = None,
+                 progress=None, should_cancel=None) -> Detections:
+    """Landmarks for frames ``first <= n < stop`` of the video (``stop`` None: to its end).
+
+    ``progress(done, total)`` is called from this thread; ``should_cancel()`` is polled
+    every 50 ms and raises :class:`Cancelled`. The result does not depend on ``workers``
+    beyond MediaPipe's own frame-to-frame smoothing (see :class:`_ChunkedDetection`).
+    """
+    should_cancel = should_cancel or (lambda: False)
+    if stop is None:  # length unknown: one streaming pass, arrays grown as frames arrive
+        return _detect_unknown_length(info, first, progress, should_cancel)
+    job = _ChunkedDetection(info, first, stop, workers or default_workers())
+    job.start()
+    try:
+        while job.running():
+            if should_cancel():
+                raise Cancelled()
+            if progress:
+                progress(job.done, stop - first)
+            job.wait(0.05)
+    finally:
+        job.stop()
+    if job.failures:
+        raise job.failures[0]
+    if progress:
+        progress(job.done, stop - first)
+    if not job.decoded.any():
+        raise BackendError("unreadable_video", f"no frame in the range {first}..{stop - 1} could be decoded",
+                           "check the frame range and that the file plays in a video player")
+    # a truncated file ends early: keep what was decoded, frames lost mid-file count as not found
+    keep = slice(0, int(np.flatnonzero(job.decoded)[-1]) + 1)
+    return Detections(frame_index=np.arange(first, stop, dtype=np.int64)[keep], keypoints=job.keypoints[keep],
+                      world=job.world[keep], found=job.found[keep], image_size=info.image_size, fps=info.fps)
+
+
+class _ChunkedDetection:
+    """Contiguous chunks detected in parallel, stitched so the output matches one sequential pass.
+
+    A fresh MediaPipe graph at a chunk start may lock onto a different person than the graph
+    that tracked the frames before it. So a worker does not stop at its chunk's end: it goes on
+    over the next chunk, overwriting it, until its detections agree with what is stored there
+    for ``AGREE_FRAMES`` frames in a row (both trackers then follow the same person). Rows are
+    owned by the lowest-numbered worker that reached them; a worker that meets a row owned by an
+    earlier worker stops, since that worker's tracking is the sequential one.
+    """
+
+    AGREE_FRAMES = 5
+    AGREE_DISTANCE = 0.1  # mean landmark distance, in body scales, for "the same person"
+
+    def __init__(self, info, first, stop, workers):
+        self.info, self.first, self.stop_frame = info, first, stop
+        total = stop - first
+        self.keypoints = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
+        self.world = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
+        self.found = np.zeros(total, bool)
+        self.decoded = np.zeros(total, bool)
+        self.owner = np.full(total, -1, np.int32)
+        self.done = 0
+        self.failures = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._detect_from, args=(k, a, b), name=f"detect-{k}", daemon=True)
+                         for k, (a, b) in enumerate(_chunks(first, stop, info.fps, workers))]
+
+    def start(self):
+        for thread in self._threads:
+            thread.start()
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def wait(self, seconds):
+        self._threads[0].join(seconds)
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _agrees(self, row, landmarks) -> bool:
+        if landmarks is None or not self.found[row]:
+            return landmarks is None and not self.found[row]
+        _, scale = track.body_centre_and_scale(landmarks[0][None])
+        distance = np.linalg.norm(landmarks[0][:, :2] - self.keypoints[row, :, :2], axis=-1).mean()
+        return distance < self.AGREE_DISTANCE * scale[0]
+
+    def _detect_from(self, worker, chunk_first, chunk_stop):
+        try:
+            agreeing = 0
+            with PoseDetector() as detector:
+                for frame_number, frame in video.iter_frames(self.info.path, chunk_first, self.stop_frame):
+                    if self._stop.is_set():
+                        return
+                    landmarks = detector(frame)
+                    row = frame_number - self.first
+                    with self._lock:
+                        owner = int(self.owner[row])
+                        if 0 <= owner < worker:
+                            return
+                        if frame_number >= chunk_stop:  # past our chunk: stitching
+                            agreeing = agreeing + 1 if owner >= 0 and self._agrees(row, landmarks) else 0
+                        self.done += owner < 0
+                        self.owner[row], self.decoded[row] = worker, True
+                        self.found[row] = landmarks is not None
+                        self.keypoints[row], self.world[row] = landmarks if landmarks is not None else (0.0, 0.0)
+                    if agreeing >= self.AGREE_FRAMES:
+                        return
+        except BaseException as exc:  # handed to the calling thread, which re-raises it
+            self.failures.append(exc)
+            self._stop.set()
+
+
+def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
+    frames, keypoints, world, found = [], [], [], []
+    empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
+    last_report = 0.0
+    with PoseDetector() as detector:
+        for frame_number, frame in video.iter_frames(info.path, first, None):
+            if should_cancel():
+                raise Cancelled()
+            landmarks = detector(frame)
+            frames.append(frame_number)
+            found.append(landmarks is not None)
+            keypoints.append(landmarks[0] if landmarks is not None else empty)
+            world.append(landmarks[1] if landmarks is not None else empty)
+            if progress and time.monotonic() - last_report > 0.1:
+                progress(len(frames), 0)
+                last_report = time.monotonic()
+    if not frames:
+        raise BackendError("unreadable_video", f"no frame from {first} on could be decoded",
+                           "check the start frame and that the file plays in a video player")
+    return Detections(frame_index=np.asarray(frames, np.int64), keypoints=np.stack(keypoints),
+                      world=np.stack(world), found=np.asarray(found), image_size=info.image_size, fps=info.fps)

@@ -1,0 +1,59 @@
+"""Errors the backend reports to users: a code (from the protocol), a message and a hint.
+
+The same :class:`BackendError` becomes a CLI exit status and message, or a protocol ``error``
+event. :func:`as_backend_error` turns anything else raised inside a job into one, so a crash
+never reaches the client as silence.
+"""
+from smplcore.protocol import ERROR_EXIT_CODES
+
+
+class BackendError(Exception):
+    """A failure with a protocol error code, a message for the user and what to do about it."""
+
+    def __init__(self, code: str, message: str, hint: str = ""):
+        if code not in ERROR_EXIT_CODES:
+            raise ValueError(f"unknown backend error code {code!r}")
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+    @property
+    def exit_code(self) -> int:
+        return ERROR_EXIT_CODES[self.code]
+
+    def event(self, job_id=None) -> dict:
+        return {"type": "error", "id": job_id, "code": self.code, "message": self.message, "hint": self.hint}
+
+    def __str__(self):
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class Cancelled(Exception):
+    """The client (or Ctrl-C) asked the running job to stop."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    # torch.OutOfMemoryError subclasses RuntimeError; older torch only says it in the message.
+    # Checked by name so this module never imports torch.
+    if type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def as_backend_error(exc: BaseException) -> BackendError:
+    """The user-facing error for an exception raised inside a job (``internal`` when unknown)."""
+    if isinstance(exc, BackendError):
+        return exc
+    if is_out_of_memory(exc):
+        return BackendError(
+            "out_of_memory", f"ran out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            "process a shorter frame range (--start/--end), close other programs, or use --device cpu "
+            "when the GPU is small")
+    from smplcore.result import ResultFileError  # numpy-only, cheap; here to keep imports one-way
+
+    if isinstance(exc, ResultFileError):
+        return BackendError("bad_result", str(exc), "re-run the video to write a new result file")
+    return BackendError("internal", f"internal error: {type(exc).__name__}: {exc}",
+                        "this is a bug: please report it with the backend log")

@@ -1,0 +1,195 @@
+"""The main jobs: a video into a result file, and re-solving a frame range of a result file.
+
+run_video:      probe -> detect (parallel streaming chunks) -> main person -> solve -> save
+refine_result:  load -> solver.refine_range on [start, end] -> splice -> save
+
+Both write atomically (``MotionResult.save``) and check for cancellation before writing, so a
+cancelled or failed job never leaves a result file behind. Frame numbers are source-video
+frame numbers; ``end`` is inclusive (as Blender frame ranges are).
+"""
+import dataclasses
+import importlib
+import logging
+import math
+import os
+import time
+
+import numpy as np
+
+from backend import detect, track, video
+from backend.device import resolve_device
+from backend.errors import BackendError, Cancelled
+from smplcore.result import MotionResult
+from smplcore.skeleton import NUM_JOINTS
+
+log = logging.getLogger(__name__)
+
+# Without a calibration we assume a 55° horizontal field of view: a typical phone main camera
+# (26 mm equivalent is ~69° diagonal, ~62° horizontal) filming slightly zoomed, or a webcam.
+DEFAULT_HORIZONTAL_FOV_DEG = 55.0
+
+
+def default_focal_length(image_width: int) -> float:
+    """Focal length in pixels for :data:`DEFAULT_HORIZONTAL_FOV_DEG`."""
+    return 0.5 * image_width / math.tan(math.radians(DEFAULT_HORIZONTAL_FOV_DEG) / 2)
+
+
+def _solver():
+    try:
+        return importlib.import_module("backend.solver")
+    except ModuleNotFoundError as exc:
+        if exc.name != "backend.solver":
+            raise
+        raise BackendError("internal", "this backend has no solver (backend/solver.py is missing)",
+                           "update the add-on: the installation is incomplete") from exc
+
+
+def _checked_inputs(device, body_model, checkpoint):
+    """Fail before the slow stages on what can be checked at once."""
+    if body_model is not None and not os.path.isfile(body_model):
+        raise BackendError("bad_body_model", f"body model file not found: {body_model}",
+                           "point --body-model at an SMPL-format .pkl/.npz, or leave it out to use the shipped model")
+    if checkpoint is not None and not os.path.isfile(checkpoint):
+        raise BackendError("bad_checkpoint", f"checkpoint file not found: {checkpoint}",
+                           "point --checkpoint at a trained prior, or leave it out to use the shipped one")
+    return resolve_device(device)
+
+
+def _prepare_output(out) -> str:
+    out = os.fspath(out)
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise BackendError("bad_request", f"cannot create the output folder {folder}: {exc.strerror}",
+                           "choose an output path in a folder you can write to") from exc
+    if not os.access(folder, os.W_OK):
+        raise BackendError("bad_request", f"the output folder is not writable: {folder}",
+                           "choose an output path in a folder you can write to")
+    return out
+
+
+class _Reporter:
+    """Adapts ``progress(stage, done, total)`` and the cancel event for the stages."""
+
+    def __init__(self, progress, cancel):
+        self._progress = progress
+        self._cancel = cancel
+
+    def __call__(self, stage, done, total):
+        if self._progress is not None:
+            self._progress(stage, int(done), int(total))
+
+    def should_cancel(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
+    def check(self):
+        if self.should_cancel():
+            raise Cancelled()
+
+    def stage(self, name):
+        return lambda done, total: self(name, done, total)
+
+
+def detect_person(video_path, start=None, end=None, progress=None, cancel=None):
+    """Decode + detect + pick the main person: ``(info, detections, keypoints, valid)``.
+
+    ``keypoints`` are the detections with every frame not showing the main person zeroed.
+    """
+    report = _Reporter(progress, cancel)
+    info = video.probe(video_path)
+    first, stop = video.frame_range(info, start, end)
+    started = time.perf_counter()
+    detections = detect.detect_video(info, first, stop, progress=report.stage("detect"),
+                                     should_cancel=report.should_cancel)
+    seconds = time.perf_counter() - started
+    valid, tracklets, chain = track.select_main_person(detections.keypoints, detections.found, info.fps)
+    log.info("detected %d/%d frames in %.1f s (%.1f frames/s); %d tracklet(s), main person on %d frames",
+             int(detections.found.sum()), detections.num_frames, seconds, detections.num_frames / max(seconds, 1e-9),
+             len(tracklets), int(valid.sum()))
+    if not valid.any():
+        raise BackendError("no_person", f"no person was detected in frames {int(detections.frame_index[0])}"
+                           f"..{int(detections.frame_index[-1])} of {os.path.basename(info.path)}",
+                           "the whole body should be visible, reasonably large and lit; check the frame range")
+    keypoints = np.where(valid[:, None, None], detections.keypoints, 0.0).astype(np.float32)
+    return info, detections, keypoints, valid
+
+
+def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
+              focal=None, progress=None, cancel=None) -> MotionResult:
+    """Video in, validated result file out (see the module docstring)."""
+    report = _Reporter(progress, cancel)
+    out = _prepare_output(out)
+    device = _checked_inputs(device, body_model, checkpoint)
+    if focal is not None and not (math.isfinite(focal) and focal > 0):
+        raise BackendError("bad_request", f"focal length must be a positive number of pixels, got {focal}",
+                           "leave --focal out to assume a 55 degree horizontal field of view")
+    info, detections, keypoints, valid = detect_person(video_path, start, end, progress, cancel)
+    solver = _solver()
+    focal = float(focal) if focal is not None else default_focal_length(info.width)
+    report.check()
+    solution = solver.solve_sequence(
+        keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
+        body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
+        should_cancel=report.should_cancel)
+    result = MotionResult(
+        poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
+        betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
+        frame_index=detections.frame_index, valid=valid, keypoints_2d=keypoints, focal_length=focal,
+        image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]))
+    report.check()
+    result.save(out)
+    return result
+
+
+def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
+    """Validate user-fixed poses: ``{frame: (72,) axis-angle}`` inside the refined range."""
+    checked = {}
+    for frame, pose in (fixed or {}).items():
+        try:
+            frame = int(frame)
+            pose = np.asarray(pose, np.float64).reshape(NUM_JOINTS * 3)
+        except (TypeError, ValueError) as exc:
+            raise BackendError("bad_request", f"fixed pose for frame {frame!r} is not {NUM_JOINTS * 3} numbers",
+                               "send axis-angle poses as lists of 72 floats") from exc
+        if frame not in frames_in_range:
+            raise BackendError("bad_request", f"fixed frame {frame} is outside the refined range",
+                               "fix only frames inside start..end")
+        if not np.all(np.isfinite(pose)):
+            raise BackendError("bad_request", f"fixed pose for frame {frame} has NaN or infinite values", "")
+        checked[frame] = pose
+    return checked
+
+
+def refine_result(result_path, out, start, end, fixed=None, device="auto", body_model=None, checkpoint=None,
+                  progress=None, cancel=None) -> MotionResult:
+    """Re-solve source frames ``start..end`` (inclusive) of a result; every other frame is unchanged.
+
+    ``fixed`` maps frame numbers to axis-angle poses (72,) the refined motion must pass through.
+    """
+    report = _Reporter(progress, cancel)
+    out = _prepare_output(out)
+    device = _checked_inputs(device, body_model, checkpoint)
+    result = MotionResult.load(result_path)  # ResultFileError -> bad_result via as_backend_error
+    start, end = int(start), int(end)
+    rows = (result.frame_index >= start) & (result.frame_index <= end)
+    if end < start or not rows.any():
+        raise BackendError("bad_request", f"frames {start}..{end} are not in the result "
+                           f"(it holds {int(result.frame_index[0])}..{int(result.frame_index[-1])})",
+                           "choose a frame range inside the imported motion")
+    fixed = _fixed_poses(fixed, set(result.frame_index[rows].tolist()))
+    solver = _solver()
+    refined = solver.refine_range(result, start, end, fixed, device=device, body_model_path=body_model,
+                                  checkpoint_path=checkpoint, progress=report, should_cancel=report.should_cancel)
+    count = int(rows.sum())
+    poses = np.asarray(refined["poses"], np.float32)
+    trans = np.asarray(refined["trans"], np.float32)
+    if poses.shape != (count, NUM_JOINTS * 3) or trans.shape != (count, 3):
+        raise BackendError("internal", f"the solver returned poses {poses.shape} and trans {trans.shape} "
+                           f"for a range of {count} frames", "this is a bug: please report it with the backend log")
+    updated = dataclasses.replace(result, poses=result.poses.astype(np.float32), trans=result.trans.astype(np.float32))
+    updated.poses[rows] = poses
+    updated.trans[rows] = trans
+    report.check()
+    updated.save(out)
+    return updated

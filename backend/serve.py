@@ -1,0 +1,248 @@
+"""``python -m backend serve``: the JSON-lines protocol of ``smplcore.protocol`` on stdin/stdout.
+
+The main thread only reads requests, so ``hello`` and ``cancel`` are answered at once while a
+job runs. Jobs run one at a time in a worker thread, in the order they arrived. Each job writes
+its result to a hidden temporary file; publishing it (rename + ``result`` event) and cancelling
+take the same lock, so after a ``cancelled`` event no result file of that job ever appears.
+Only protocol lines go to stdout: file descriptor 1 is re-pointed at stderr so that stray
+prints of native libraries land in the log.
+"""
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from backend.errors import BackendError, Cancelled, as_backend_error
+from smplcore import protocol
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1   # at most ten progress events a second per job
+SHUTDOWN_GRACE_S = 2.0      # the add-on kills the process after 3 s
+
+
+@dataclass
+class Job:
+    id: object
+    kind: str                  # "run" or "refine"
+    args: dict                 # keyword arguments of the pipeline function
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: bool = False
+
+
+def _bad(message, job_id=None, hint="see smplcore/protocol.py for the request format"):
+    error = BackendError("bad_request", message, hint)
+    error.job_id = job_id
+    return error
+
+
+def _optional(request, key, kinds, job_id):
+    value = request.get(key)
+    if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+        raise _bad(f"'{key}' has the wrong type ({type(value).__name__})", job_id)
+    return value
+
+
+def _required(request, key, kinds, job_id):
+    value = _optional(request, key, kinds, job_id)
+    if value is None:
+        raise _bad(f"'{request['type']}' needs '{key}'", job_id)
+    return value
+
+
+def _options(request, job_id) -> dict:
+    options = request.get("options") or {}
+    if not isinstance(options, dict):
+        raise _bad("'options' must be an object", job_id)
+    return dict(device=_optional(options, "device", str, job_id) or "auto",
+                body_model=_optional(options, "body_model", str, job_id),
+                checkpoint=_optional(options, "checkpoint", str, job_id))
+
+
+def parse_job(request: dict) -> Job:
+    """A validated job from a ``run`` or ``refine`` request (raises BackendError bad_request)."""
+    job_id = request.get("id")
+    if not isinstance(job_id, (str, int)) or isinstance(job_id, bool):
+        raise _bad(f"'{request['type']}' needs a string 'id'")
+    args = _options(request, job_id)
+    args["out"] = _required(request, "out", str, job_id)
+    if request["type"] == "run":
+        args.update(video_path=_required(request, "video", str, job_id),
+                    start=_optional(request, "start", int, job_id), end=_optional(request, "end", int, job_id),
+                    focal=_optional(request.get("options") or {}, "focal", (int, float), job_id))
+    else:
+        fixed = request.get("fixed") or {}
+        if not isinstance(fixed, dict):
+            raise _bad("'fixed' must map frame numbers to 72 axis-angle numbers", job_id)
+        args.update(result_path=_required(request, "result", str, job_id),
+                    start=_required(request, "start", int, job_id), end=_required(request, "end", int, job_id),
+                    fixed=fixed)
+    return Job(job_id, request["type"], args)
+
+
+class Server:
+    def __init__(self, events):
+        self._events = events
+        self._write_lock = threading.Lock()
+        self._queue = queue.Queue()
+        self._jobs = {}             # id -> Job, queued or running
+        self._jobs_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._work, name="jobs", daemon=True)
+        self._worker.start()
+
+    # -- output ---------------------------------------------------------------------------
+
+    def emit(self, event: dict):
+        line = protocol.encode(event)
+        with self._write_lock:
+            self._events.write(line)
+            self._events.flush()
+
+    # -- the reading side (main thread) ---------------------------------------------------
+
+    def serve(self, lines) -> int:
+        for line in lines:
+            try:
+                if line.strip() and not self.handle(line):
+                    break
+            except Exception as exc:  # a bug in request handling must not end the session
+                log.error("request handling crashed:\n%s", traceback.format_exc())
+                self.emit(as_backend_error(exc).event())
+        self.shutdown()
+        return 0
+
+    def handle(self, line: str) -> bool:
+        """Answer one request line; False when the server should stop."""
+        try:
+            request = protocol.decode(line)
+        except ValueError as exc:
+            self.emit(BackendError("bad_request", f"malformed request: {exc}",
+                                   "send one JSON object per line").event())
+            return True
+        kind = request["type"]
+        try:
+            if kind == "hello":
+                self.emit({"type": "hello", "id": request.get("id"), "protocol": protocol.PROTOCOL_VERSION,
+                           "pid": os.getpid(), "python": sys.version.split()[0]})
+            elif kind in ("run", "refine"):
+                self._submit(parse_job(request))
+            elif kind == "cancel":
+                self._cancel(request.get("id"))
+            elif kind == "shutdown":
+                return False
+            else:
+                raise _bad(f"unknown request type {kind!r} (known: {', '.join(protocol.REQUEST_TYPES)})",
+                           request.get("id"))
+        except BackendError as exc:
+            self.emit(exc.event(getattr(exc, "job_id", None)))
+        return True
+
+    def _submit(self, job: Job):
+        with self._jobs_lock:
+            if job.id in self._jobs:
+                raise _bad(f"a job with id {job.id!r} is already queued or running", job.id,
+                           "use a new id for every request")
+            self._jobs[job.id] = job
+        self._queue.put(job)
+
+    def _cancel(self, job_id):
+        with self._jobs_lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            log.info("cancel for %r: no such job queued or running (already finished?)", job_id)
+            return
+        with job.lock:
+            if job.finished:
+                return
+            job.cancel.set()
+            job.finished = True  # the worker now publishes nothing for it
+        self.emit({"type": "cancelled", "id": job.id})
+        log.info("job %r cancelled", job.id)
+
+    def shutdown(self):
+        with self._jobs_lock:
+            pending = list(self._jobs)
+        for job_id in pending:
+            self._cancel(job_id)
+        self._queue.put(None)
+        self._worker.join(SHUTDOWN_GRACE_S)
+        if self._worker.is_alive():
+            log.warning("a job did not stop within %.0f s of shutdown; exiting anyway", SHUTDOWN_GRACE_S)
+
+    # -- the working side (worker thread) -------------------------------------------------
+
+    def _work(self):
+        while (job := self._queue.get()) is not None:
+            try:
+                self._execute(job)
+            finally:
+                with self._jobs_lock:
+                    self._jobs.pop(job.id, None)
+
+    def _progress_reporter(self, job: Job):
+        last = {"event": (None, None, None), "time": 0.0}
+
+        def progress(stage, done, total):
+            now = time.monotonic()
+            event = (stage, done, total)
+            if event == last["event"] or (stage == last["event"][0] and done != total
+                                          and now - last["time"] < PROGRESS_INTERVAL_S):
+                return
+            last.update(event=event, time=now)
+            with job.lock:
+                if not job.finished:
+                    self.emit({"type": "progress", "id": job.id, "stage": stage, "done": done, "total": total})
+        return progress
+
+    def _execute(self, job: Job):
+        out = job.args["out"]
+        partial = os.path.join(os.path.dirname(os.path.abspath(out)),
+                               f".{os.path.basename(out)}.{os.getpid()}.partial")
+        log.info("job %r: %s %s", job.id, job.kind, job.args.get("video_path") or job.args.get("result_path"))
+        try:
+            if job.cancel.is_set():
+                raise Cancelled()
+            from backend import pipeline  # imported on first use: `serve` must answer hello at once
+
+            run = pipeline.run_video if job.kind == "run" else pipeline.refine_result
+            run(**dict(job.args, out=partial), progress=self._progress_reporter(job), cancel=job.cancel)
+            with job.lock:
+                if not job.finished:
+                    os.replace(partial, out)
+                    job.finished = True
+                    self.emit({"type": "result", "id": job.id, "path": os.path.abspath(out)})
+        except Cancelled:
+            pass
+        except BaseException as exc:  # every failure becomes an error event, never silence
+            error = as_backend_error(exc)
+            if error is not exc:
+                log.error("job %r crashed:\n%s", job.id, traceback.format_exc())
+            else:
+                log.info("job %r failed: %s", job.id, error)
+            with job.lock:
+                if not job.finished:
+                    job.finished = True
+                    self.emit(error.event(job.id))
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+
+def protocol_stream():
+    """The real stdout as a text stream; fd 1 (and ``sys.stdout``) then point at stderr."""
+    events = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1, newline="\n")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return events
+
+
+def main() -> int:
+    server = Server(protocol_stream())
+    log.info("serving protocol %d on stdin/stdout (pid %d)", protocol.PROTOCOL_VERSION, os.getpid())
+    return server.serve(iter(sys.stdin.readline, ""))
