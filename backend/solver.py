@@ -7,6 +7,7 @@ refine_range: re-solve a frame range of an existing result, continuous with its 
 (a margin of frames on each side is held fixed) and through any user-fixed poses.
 """
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -81,43 +82,59 @@ def initial_estimate(init, body, kp, focal, principal, chunk=2048):
     return torch.cat(xs), torch.cat(bs), c
 
 
-def solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
-                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
-    dev = torch.device(device)
-    body, shipped, trained = _models(body_model_path, checkpoint_path, device)
-    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=dev)
+@dataclass
+class InitialState:
+    x: torch.Tensor          # (N, 144) 6D rotations, unobserved frames bridged
+    trans: torch.Tensor      # (N, 3)
+    betas: torch.Tensor      # (10,) on the target body model
+    obs: Observation
+    observed: torch.Tensor   # (N,) bool
+
+
+def initial_state(trained, shipped, body, kp, focal, principal) -> InitialState:
+    """Per-frame initial estimates, one shared shape, translation in closed form."""
     n = kp.shape[0]
-    focal = torch.full((n,), float(focal_length), device=dev)
-    principal = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32, device=dev).expand(n, 2)
     observed = _observed(kp)
     if not observed.any():
         raise BackendError("no_person", "no frame has enough visible body landmarks to solve",
                            "the whole body should be visible in at least part of the video")
-    if progress:
-        progress("init", 0, n)
     x, betas_per_frame, cond = initial_estimate(trained.init, shipped, kp, focal, principal)
     # one body shape per track: the confidence-weighted mean over observed frames
     w = kp[..., 2].mean(1) * observed
-    betas_shipped = (betas_per_frame * w[:, None]).sum(0) / w.sum()
-    betas = transfer_betas(shipped, betas_shipped, body)
+    betas = transfer_betas(shipped, (betas_per_frame * w[:, None]).sum(0) / w.sum(), body)
     x = _bridge(x, observed)
-    rot = rot6d_to_matrix(x.reshape(n, 24, 6))
     with torch.no_grad():
-        lm = body.landmarks(rot, betas.expand(n, -1))
+        lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
     trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
+    return InitialState(x, trans, betas, Observation(kp, focal, principal, cond), observed)
+
+
+def camera_tensors(n, focal_length, image_size, device):
+    focal = torch.full((n,), float(focal_length), device=device)
+    principal = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32, device=device).expand(n, 2)
+    return focal, principal
+
+
+def solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
+                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
+    body, shipped, trained = _models(body_model_path, checkpoint_path, device)
+    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
+    n = kp.shape[0]
+    if progress:
+        progress("init", 0, n)
+    state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device))
     if progress:
         progress("init", n, n)
     if should_cancel and should_cancel():
         raise Cancelled()
     engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
-    obs = Observation(kp, focal, principal, cond)
-    refined = engine.refine_sequence(x, trans, betas[None], obs, fps=fps, temporal=temporal,
-                                     progress=progress, should_cancel=should_cancel)
+    refined = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
+                                     temporal=temporal, progress=progress, should_cancel=should_cancel)
     if refined is None:
         raise Cancelled()
     x, trans = refined
     return {"poses": rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(),
-            "trans": trans.cpu().numpy(), "betas": betas.cpu().numpy(), "body_model_id": body.model_id}
+            "trans": trans.cpu().numpy(), "betas": state.betas.cpu().numpy(), "body_model_id": body.model_id}
 
 
 def refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
@@ -132,8 +149,7 @@ def refine_range(result, start, end, fixed, device="cpu", body_model_path=None, 
     sl = slice(lo, hi)
     kp = torch.as_tensor(result.keypoints_2d[sl], dtype=torch.float32, device=dev)
     n = kp.shape[0]
-    focal = torch.full((n,), float(result.focal_length), device=dev)
-    principal = torch.tensor(result.image_size / 2, dtype=torch.float32, device=dev).expand(n, 2)
+    focal, principal = camera_tensors(n, result.focal_length, result.image_size, dev)
     x = axis_angle_to_rot6d(torch.as_tensor(result.poses[sl], dtype=torch.float32, device=dev).reshape(n, 24, 3)).reshape(n, -1)
     trans = torch.as_tensor(result.trans[sl], dtype=torch.float32, device=dev)
     betas = torch.as_tensor(result.betas, dtype=torch.float32, device=dev)

@@ -139,3 +139,48 @@ class SyntheticObservations:
             "rotmats": rot_cam, "betas": betas, "trans": trans, "keypoints": obs, "clean_keypoints": kp,
             "focal": focal, "principal": principal, "image_size": size,
         }
+
+
+def look_at(camera_pos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """World (Y up) -> OpenCV camera rotation for a level camera at camera_pos looking at target."""
+    forward = torch.nn.functional.normalize(target - camera_pos, dim=0)
+    right = torch.nn.functional.normalize(torch.linalg.cross(forward, torch.tensor([0.0, 1.0, 0.0])), dim=0)
+    down = torch.linalg.cross(forward, right)
+    return torch.stack([right, down, forward])
+
+
+def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=(1280.0, 720.0)):
+    """A whole clip (T, 72) + (T, 3) in a Y-up world, filmed by one static camera with temporal
+    detector noise: what a video of it would give the pipeline, with the ground truth."""
+    g = generator
+    poses = torch.as_tensor(poses, dtype=torch.float32)
+    trans = torch.as_tensor(trans, dtype=torch.float32)
+    t = poses.shape[0]
+    rot = axis_angle_to_matrix(poses.reshape(t, NUM_JOINTS, 3))
+    betas = torch.randn((1, 10), generator=g).clamp(-2, 2)
+    rest = body.rest_joints(betas)
+    pelvis = rest[0, 0] + trans
+    centre = pelvis.mean(0)
+    extent = float((pelvis.amax(0) - pelvis.amin(0)).amax()) + 1.9
+    size = torch.tensor(image_size)
+    fov = math.radians(45 + 20 * float(torch.rand((), generator=g)))
+    focal = float(size[0]) / 2 / math.tan(fov / 2)
+    distance = focal * extent / (0.85 * float(size.min()))
+    yaw = float(torch.rand((), generator=g)) * 2 * math.pi
+    height = 0.8 + 0.8 * float(torch.rand((), generator=g))
+    cam = centre + torch.tensor([math.sin(yaw) * distance, 0.0, math.cos(yaw) * distance])
+    cam[1] = height
+    r_wc = look_at(cam, centre)
+    rot_cam = rot.clone()
+    rot_cam[:, 0] = r_wc @ rot[:, 0]
+    trans_cam = (r_wc @ (rest[0, 0] + trans - cam).T).T - rest[0, 0]
+    with torch.no_grad():
+        lm = body.landmarks(rot_cam, betas.expand(t, -1), trans_cam, rest_joints=rest)
+    principal = size / 2
+    kp = focal * lm[..., :2] / lm[..., 2:3].clamp(min=0.1) + principal
+    obs = noise.apply(kp, generator=g, temporal=True, fps=fps) if noise is not None else \
+        torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
+    inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[1])
+    obs[..., 2] = torch.where(inside, obs[..., 2], torch.zeros_like(obs[..., 2]))
+    return {"rotmats": rot_cam, "trans": trans_cam, "betas": betas[0], "keypoints": obs, "clean_keypoints": kp,
+            "focal": focal, "image_size": (float(size[0]), float(size[1])), "camera_rotation": r_wc}

@@ -161,23 +161,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     return history
 
 
-def add_command(commands):
-    p = commands.add_parser("train-prior", help="train the diffusion prior and initial estimator")
-    p.add_argument("--data", nargs="+", required=True, help=".npz motion files or folders (AMASS layout or packed clips)")
-    p.add_argument("--out", required=True, help="checkpoint to write (EMA weights); OUT.state holds the resumable state")
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.state")
-    p.add_argument("--exclude", nargs="*", default=[], help="clip names containing these strings are held out")
-    p.add_argument("--amass-z-up", action="store_true", help="input files are AMASS (Z-up world)")
-    p.add_argument("--noise-model", default=None, help="noise model JSON (default: data/noise_model.json)")
-    p.set_defaults(func=_run)
-
-
-def _run(args):
+def run_command(args):
     import sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -26,6 +26,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $python_bin"
   "$python_bin" -m venv .venv
 fi
+[ "$reqs" = requirements-dev.txt ] && { .venv/bin/python tools/fetch_motion_data.py --quiet || echo "setup: open motion sources not fetched (offline?): motion-import tests will skip" >&2; }
 stamp=.venv/.requirements-stamp
 want="$(cat requirements.txt "$reqs" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then

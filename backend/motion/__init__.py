@@ -1,0 +1,1 @@
+"""Open motion data -> canonical clips on the shipped body model (see canonical.py)."""

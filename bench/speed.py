@@ -1,0 +1,86 @@
+"""Refinement speed and peak memory of temporal ScoreHMR on CPU, for 300, 1000 and 3000 frames.
+
+    .venv/bin/python bench/speed.py [--checkpoint FILE] [--frames 300 1000 3000]
+
+Each length runs in a fresh process (peak resident memory is per process), on a held-out clip
+looped to length and observed through the calibrated noise model, with the settings of the
+accuracy table (ScoreHMRConfig defaults). Writes bench/results/speed.json.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def child(frames, checkpoint):
+    import numpy as np
+    import torch
+
+    from backend.body_model import BodyModel
+    from backend.checkpoints import load_prior
+    from backend.observation_noise import NoiseModel
+    from backend.scorehmr import ScoreHMR, ScoreHMRConfig
+    from backend.solver import camera_tensors, initial_state
+    from backend.synthetic import observe_sequence
+    from bench.accuracy import load_heldout
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    trained = load_prior(checkpoint)
+    body = BodyModel.load()
+    name, (poses, trans) = max(load_heldout(trained.meta).items(), key=lambda kv: len(kv[1][0]))
+    reps = -(-frames // len(poses))
+    poses = np.concatenate([poses] * reps)[:frames]
+    trans = np.concatenate([trans if trans is not None else np.zeros((len(poses), 3))] * reps)[:frames]
+    seq = observe_sequence(poses, trans, body, NoiseModel.load(), torch.Generator().manual_seed(0))
+    focal, principal = camera_tensors(frames, seq["focal"], seq["image_size"], "cpu")
+    with torch.no_grad():
+        state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    config = ScoreHMRConfig()
+    started = time.perf_counter()
+    ScoreHMR(trained.diffusion, body, config).refine_sequence(state.x, state.trans, state.betas[None], state.obs)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"fps": round(frames / seconds, 1), "seconds": round(seconds, 2),
+                      "peak_mb": round(peak / 1024, 1), "peak_before_refine_mb": round(rss_before / 1024, 1),
+                      "clip": name, "settings": asdict(config)}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--frames", type=int, nargs="*", default=[300, 1000, 3000])
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "speed.json"))
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        from backend.checkpoints import default_checkpoint_path
+        args.checkpoint = default_checkpoint_path()
+    if args.child is not None:
+        return child(args.child, args.checkpoint)
+    rows, settings = {}, None
+    for n in args.frames:
+        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--checkpoint", args.checkpoint],
+                             capture_output=True, text=True, check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        settings = row.pop("settings")
+        rows[str(n)] = row
+        print(f"{n:>6} frames: {row['fps']:>7.1f} frames/s, peak {row['peak_mb']:.0f} MB", flush=True)
+    report = {"frames": rows, "settings": settings, "cpu_threads": os.cpu_count(),
+              "memory_ratio_3000_vs_1000": round(rows["3000"]["peak_mb"] / rows["1000"]["peak_mb"], 2)
+              if "3000" in rows and "1000" in rows else None}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(report, fh, indent=2)
+    print(f"wrote {os.path.relpath(args.out, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
