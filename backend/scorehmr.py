@@ -57,10 +57,10 @@ class Observation:
     condition: torch.Tensor            # (N, 102) for the conditional epsilon
     fixed_x: dict = field(default_factory=dict)   # frame -> (144,) 6D pose kept (its translation too)
 
-    def window(self, start, end):
-        return Observation(self.keypoints[start:end], self.focal[start:end], self.principal[start:end],
-                           self.condition[start:end],
-                           {i - start: v for i, v in self.fixed_x.items() if start <= i < end})
+    def select(self, rows: torch.Tensor) -> "Observation":
+        position = {int(r): i for i, r in enumerate(rows)}
+        return Observation(self.keypoints[rows], self.focal[rows], self.principal[rows], self.condition[rows],
+                           {position[r]: v for r, v in self.fixed_x.items() if r in position})
 
 
 def gmof(residual_sq, sigma):
@@ -70,10 +70,12 @@ def gmof(residual_sq, sigma):
 
 class GuidanceLosses:
     """L(x0, trans) for one window: a sum over frames, so gradients per frame do not depend
-    on the window length."""
+    on the window length. Rows are ``views`` simultaneous views of the same frames, view-major
+    (row = view * frames + frame); temporal terms run along each view's frames, the
+    multi-view term across views at each frame (global orientation stays free per view)."""
 
-    def __init__(self, body, betas, obs: Observation, config: ScoreHMRConfig, temporal=True, fps=30.0):
-        self.body, self.obs, self.cfg, self.temporal = body, obs, config, temporal
+    def __init__(self, body, betas, obs: Observation, config: ScoreHMRConfig, temporal=True, fps=30.0, views=1):
+        self.body, self.obs, self.cfg, self.temporal, self.views = body, obs, config, temporal, views
         n = obs.keypoints.shape[0]
         self.betas = betas.expand(n, -1)
         self.rest = body.rest_joints(betas[:1])
@@ -102,36 +104,39 @@ class GuidanceLosses:
             uv = project(lm, obs.focal, obs.principal)
             r2 = ((uv - obs.keypoints[..., :2]) ** 2).sum(-1) / self.size[:, None] ** 2
             terms["keypoints"] = cfg.keypoints * (self.weight * gmof(r2, cfg.gmof_sigma)).sum()
-        if self.temporal and x.shape[0] > 1:
+        v = self.views
+        xv, tv = x.reshape(v, -1, x.shape[-1]), trans.reshape(v, -1, 3)
+        if self.temporal and xv.shape[1] > 1:
             if cfg.smooth_pose:
-                terms["smooth_pose"] = cfg.smooth_pose * ((x[1:] - x[:-1]) ** 2).sum() / 24
+                terms["smooth_pose"] = cfg.smooth_pose * ((xv[:, 1:] - xv[:, :-1]) ** 2).sum() / 24
             if cfg.smooth_trans:
-                terms["smooth_trans"] = cfg.smooth_trans * ((trans[1:] - trans[:-1]) ** 2).sum()
+                terms["smooth_trans"] = cfg.smooth_trans * ((tv[:, 1:] - tv[:, :-1]) ** 2).sum()
             if cfg.foot_contact and self.contact is not None:
-                feet = joints[:, FEET] + trans[:, None]
-                step = ((feet[1:] - feet[:-1]) ** 2).sum(-1)
+                feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
+                step = ((feet[:, 1:] - feet[:, :-1]) ** 2).sum(-1)
                 terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
-        if cfg.multiview and x.shape[0] > 1:
-            body_pose = x.reshape(-1, 24, 6)[:, 1:]
+        if cfg.multiview and v > 1:
+            body_pose = xv.reshape(v, xv.shape[1], 24, 6)[:, :, 1:]
             terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
         total = sum(terms.values())
         return (total, terms) if parts else total
 
     @torch.no_grad()
     def update_contacts(self, x, trans):
-        """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lowest foot point along the
-        body's average up direction in this window."""
+        """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lower foot's same point (ankle
+        vs ankle, ball vs ball) along the body's average up direction, per view."""
         rot = self.pose(x)
         _, joints = self.body.forward_kinematics(rot, self.rest)
-        joints = joints + trans[:, None]
-        up = torch.nn.functional.normalize((joints[:, 12] - joints[:, 0]).mean(0), dim=0)
-        feet = joints[:, FEET]
-        height = feet @ up
+        joints = (joints + trans[:, None]).reshape(self.views, -1, 24, 3)
+        up = torch.nn.functional.normalize((joints[:, :, 12] - joints[:, :, 0]).mean(1), dim=-1)  # (V, 3)
+        feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3): ankles, balls
+        height = torch.einsum("vtfc,vc->vtf", feet, up)
+        pairs = height.reshape(*height.shape[:2], 2, 2)                       # (V, T, ankle|ball, left|right)
+        low = (pairs < pairs.amin(-1, keepdim=True) + 0.04).reshape(height.shape)
         speed = torch.zeros_like(height)
-        speed[1:] = (feet[1:] - feet[:-1]).norm(dim=-1) * self.fps
-        low = height < height.amin(1, keepdim=True) + 0.04
+        speed[:, 1:] = (feet[:, 1:] - feet[:, :-1]).norm(dim=-1) * self.fps
         contact = (speed < 0.6) & low
-        self.contact = (contact[1:] & contact[:-1]).float()
+        self.contact = (contact[:, 1:] & contact[:, :-1]).float()
 
 
 class ScoreHMR:
@@ -150,11 +155,13 @@ class ScoreHMR:
         cfg = self.config
         return list(range(0, cfg.tau + 1, cfg.step)) if cfg.tau > 0 else [0]
 
-    def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, should_cancel=None):
-        """Refine one window: x (N, 144), trans (N, 3). Returns refined (x, trans, history)."""
+    def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, views=1,
+                      should_cancel=None):
+        """Refine one window: x (N, 144), trans (N, 3), N = views x frames (view-major).
+        Returns refined (x, trans, loss history)."""
         cfg, dm = self.config, self.diffusion
         c_emb = dm.denoiser.embed_condition(obs.condition if cfg.use_condition else None, x.shape[0])
-        losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps)
+        losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps, views=views)
         fixed_idx = torch.tensor(sorted(obs.fixed_x), dtype=torch.long, device=x.device)
         fixed_val = torch.stack([obs.fixed_x[i] for i in sorted(obs.fixed_x)]) if obs.fixed_x else None
         trans0 = trans.detach().clone()   # fixed frames keep their translation too
@@ -200,28 +207,37 @@ class ScoreHMR:
                 break
         return x.detach(), trans.detach(), history
 
-    def refine_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True,
+    def refine_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True, views=1,
                         progress=None, should_cancel=None):
-        """Overlapping windows refined one after another (memory flat in the sequence length),
-        blended at the seams; user-fixed frames come out exactly as given."""
+        """Overlapping windows along time, refined one after another (memory flat in the
+        sequence length), blended at the seams; user-fixed rows come out exactly as given.
+        With ``views`` > 1 the rows are simultaneous views (view-major) refined together."""
+        frames = x.shape[0] // views
+
+        def rows(s, e):
+            return torch.cat([torch.arange(v * frames + s, v * frames + e, device=x.device) for v in range(views)])
+
         def solve(s, e):
-            sub = obs.window(s, e)
-            rx, rt, _ = self.refine_window(x[s:e], trans[s:e], betas, sub, temporal=temporal, fps=fps,
-                                           should_cancel=should_cancel)
-            return rx, rt
+            idx = rows(s, e)
+            rx, rt, _ = self.refine_window(x[idx], trans[idx], betas, obs.select(idx), temporal=temporal, fps=fps,
+                                           views=views, should_cancel=should_cancel)
+            return rx.reshape(views, e - s, -1), rt.reshape(views, e - s, -1)
 
-        out = windowed(x, trans, self.config, temporal, solve, progress, should_cancel)
-        if out is not None:
-            for i, v in obs.fixed_x.items():
-                out[0][i] = v
-        return out
+        out = windowed(frames, x.reshape(views, frames, -1), trans.reshape(views, frames, -1), self.config,
+                       temporal, solve, progress, should_cancel)
+        if out is None:
+            return None
+        out_x, out_t = out[0].reshape(x.shape), out[1].reshape(trans.shape)
+        for i, v in obs.fixed_x.items():
+            out_x[i] = v
+        return out_x, out_t
 
 
-def windowed(x, trans, config, temporal, solve, progress=None, should_cancel=None):
+def windowed(frames, x, trans, config, temporal, solve, progress=None, should_cancel=None):
     """Run ``solve(start, end) -> (x, trans)`` over overlapping windows of ``config.window``
-    frames and blend them with linear ramps over the overlaps. Without temporal terms the
-    windows are plain batches. Returns None when cancelled."""
-    n, size, overlap = x.shape[0], config.window, config.overlap
+    frames (x, trans: (views, frames, D)) and blend them with linear ramps over the overlaps.
+    Without temporal terms the windows are plain batches. Returns None when cancelled."""
+    n, size, overlap = frames, config.window, config.overlap
     if not temporal:
         spans = [(s, min(n, s + size)) for s in range(0, n, size)]
     elif n <= size:
@@ -238,8 +254,8 @@ def windowed(x, trans, config, temporal, solve, progress=None, should_cancel=Non
             return None
         rx, rt = solve(s, e)
         w = _ramp(e - s, overlap if blend else 0, s > 0, e < n).to(x)
-        out_x[s:e] += w[:, None] * rx
-        out_t[s:e] += w[:, None] * rt
+        out_x[:, s:e] += w[:, None] * rx
+        out_t[:, s:e] += w[:, None] * rt
         weight[s:e] += w
         if progress is not None:
             progress("refine", done + 1, len(spans))

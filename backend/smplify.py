@@ -86,5 +86,10 @@ class SMPLify:
 
     def fit_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True):
         """Same overlapping windows and seam blending as ScoreHMR.refine_sequence."""
-        return windowed(x, trans, self.losses, temporal,
-                        lambda s, e: self.fit_window(x[s:e], trans[s:e], betas, obs.window(s, e), temporal, fps))
+        def solve(s, e):
+            rows = torch.arange(s, e, device=x.device)
+            rx, rt = self.fit_window(x[rows], trans[rows], betas, obs.select(rows), temporal, fps)
+            return rx[None], rt[None]
+
+        out_x, out_t = windowed(x.shape[0], x[None], trans[None], self.losses, temporal, solve)
+        return out_x[0], out_t[0]

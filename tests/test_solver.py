@@ -1,0 +1,61 @@
+"""The solver with the shipped trained prior: real weights on synthetic views of held-out motion."""
+import numpy as np
+import pytest
+import torch
+
+from backend import solver
+from backend.body_model import BodyModel
+from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.errors import BackendError
+from backend.synthetic import observe_sequence
+from backend.train_prior import load_clips
+
+
+@pytest.fixture(scope="module")
+def walk():
+    """A held-out walking clip seen by a static camera, clean 2D landmarks."""
+    meta = load_prior().meta
+    clips = load_clips(["data/motion/open_clips.npz"], only={"humanoid3d_walk"})
+    assert "humanoid3d_walk" in meta["heldout"], "the test clip must not be in the training set"
+    poses = clips["humanoid3d_walk"]
+    return observe_sequence(poses, np.zeros((len(poses), 3)), BodyModel.load(), None, torch.Generator().manual_seed(0))
+
+
+def test_checkpoint_is_shipped_and_loads_on_cpu():
+    trained = load_prior(default_checkpoint_path())
+    x = trained.diffusion.sample(3, steps=10, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(x).all() and trained.pose_gmm is not None
+
+
+def test_missing_detections_stay_finite_and_are_filled_smoothly(walk):
+    kp = walk["keypoints"].clone().numpy()
+    gap = slice(15, 25)
+    kp[gap, :, 2] = 0.0
+    out = solver.solve_sequence(kp, walk["image_size"], walk["focal"], 30.0)
+    poses, trans = out["poses"], out["trans"]
+    assert np.isfinite(poses).all() and np.isfinite(trans).all()
+    # inside the gap the motion is no rougher than where the person was seen
+    accel = np.linalg.norm(trans[2:] - 2 * trans[1:-1] + trans[:-2], axis=1)
+    assert accel[gap.start:gap.stop - 2].max() <= 3 * accel.max(initial=0) + 1e-3
+    body_accel = np.abs(poses[2:, 3:] - 2 * poses[1:-1, 3:] + poses[:-2, 3:]).max(1)
+    assert body_accel[gap.start:gap.stop - 2].max() <= body_accel[:gap.start].max() + 0.05
+
+
+def test_solution_reprojects_onto_clean_landmarks(walk):
+    from backend.camera import project
+    out = solver.solve_sequence(walk["keypoints"].numpy(), walk["image_size"], walk["focal"], 30.0)
+    body = BodyModel.load()
+    n = len(out["poses"])
+    lm = body.landmarks(torch.tensor(out["poses"]), torch.tensor(out["betas"]).expand(n, -1), torch.tensor(out["trans"]))
+    focal, principal = solver.camera_tensors(n, walk["focal"], walk["image_size"], "cpu")
+    err = (project(lm, focal, principal) - walk["clean_keypoints"]).norm(dim=-1)
+    size = float((walk["clean_keypoints"].amax(1) - walk["clean_keypoints"].amin(1)).amax(1).mean())
+    assert float(err.mean()) < 0.05 * size    # within 5 % of the person's size on average
+
+
+def test_no_observed_frame_is_a_no_person_error(walk):
+    kp = walk["keypoints"].clone().numpy()
+    kp[..., 2] = 0
+    with pytest.raises(BackendError) as err:
+        solver.solve_sequence(kp, walk["image_size"], walk["focal"], 30.0)
+    assert err.value.code == "no_person"
