@@ -1,15 +1,6 @@
-"""Perspective camera helpers: projection, default focal length, and the closed-form
-translation that best places a posed body in front of the camera given its 2D landmarks."""
-import math
-
+"""Perspective camera helpers: projection, and the closed-form translation that best places a
+posed body in front of the camera given its 2D landmarks."""
 import torch
-
-DEFAULT_FOV_DEG = 55.0  # horizontal field of view assumed when the video gives no focal length
-
-
-def default_focal(width: float, fov_deg: float = DEFAULT_FOV_DEG) -> float:
-    return width / 2.0 / math.tan(math.radians(fov_deg) / 2.0)
-
 
 def project(points: torch.Tensor, focal, principal) -> torch.Tensor:
     """(…, K, 3) camera-frame points -> (…, K, 2) pixels."""
