@@ -46,6 +46,7 @@ class ScoreHMRConfig:
     # windows
     window: int = 96
     overlap: int = 16
+    windows_per_batch: int = 8    # windows refined together: fewer, larger tensor ops on a CPU
 
 
 @dataclass
@@ -70,12 +71,15 @@ def gmof(residual_sq, sigma):
 
 class GuidanceLosses:
     """L(x0, trans) for one window: a sum over frames, so gradients per frame do not depend
-    on the window length. Rows are ``views`` simultaneous views of the same frames, view-major
-    (row = view * frames + frame); temporal terms run along each view's frames, the
-    multi-view term across views at each frame (global orientation stays free per view)."""
+    on the window length. Rows come in ``groups`` of equal length (row = group * frames + frame),
+    each its own time line for the temporal terms: several windows refined in one batch, or
+    simultaneous views of the same frames (``groups_are_views``), which the multi-view term
+    then pulls toward one body pose at each frame (global orientation stays free per view)."""
 
-    def __init__(self, body, betas, obs: Observation, config: ScoreHMRConfig, temporal=True, fps=30.0, views=1):
-        self.body, self.obs, self.cfg, self.temporal, self.views = body, obs, config, temporal, views
+    def __init__(self, body, betas, obs: Observation, config: ScoreHMRConfig, temporal=True, fps=30.0,
+                 groups=1, groups_are_views=False):
+        self.body, self.obs, self.cfg, self.temporal = body, obs, config, temporal
+        self.groups, self.groups_are_views = groups, groups_are_views
         n = obs.keypoints.shape[0]
         self.betas = betas.expand(n, -1)
         self.rest = body.rest_joints(betas[:1])
@@ -104,7 +108,7 @@ class GuidanceLosses:
             uv = project(lm, obs.focal, obs.principal)
             r2 = ((uv - obs.keypoints[..., :2]) ** 2).sum(-1) / self.size[:, None] ** 2
             terms["keypoints"] = cfg.keypoints * (self.weight * gmof(r2, cfg.gmof_sigma)).sum()
-        v = self.views
+        v = self.groups
         xv, tv = x.reshape(v, -1, x.shape[-1]), trans.reshape(v, -1, 3)
         if self.temporal and xv.shape[1] > 1:
             if cfg.smooth_pose:
@@ -115,7 +119,7 @@ class GuidanceLosses:
                 feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
                 step = ((feet[:, 1:] - feet[:, :-1]) ** 2).sum(-1)
                 terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
-        if cfg.multiview and v > 1:
+        if cfg.multiview and self.groups_are_views and v > 1:
             body_pose = xv.reshape(v, xv.shape[1], 24, 6)[:, :, 1:]
             terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
         total = sum(terms.values())
@@ -127,7 +131,7 @@ class GuidanceLosses:
         vs ankle, ball vs ball) along the body's average up direction, per view."""
         rot = self.pose(x)
         _, joints = self.body.forward_kinematics(rot, self.rest)
-        joints = (joints + trans[:, None]).reshape(self.views, -1, 24, 3)
+        joints = (joints + trans[:, None]).reshape(self.groups, -1, 24, 3)
         up = torch.nn.functional.normalize((joints[:, :, 12] - joints[:, :, 0]).mean(1), dim=-1)  # (V, 3)
         feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3): ankles, balls
         height = torch.einsum("vtfc,vc->vtf", feet, up)
@@ -155,13 +159,14 @@ class ScoreHMR:
         cfg = self.config
         return list(range(0, cfg.tau + 1, cfg.step)) if cfg.tau > 0 else [0]
 
-    def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, views=1,
-                      should_cancel=None):
-        """Refine one window: x (N, 144), trans (N, 3), N = views x frames (view-major).
-        Returns refined (x, trans, loss history)."""
+    def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, groups=1,
+                      groups_are_views=False, should_cancel=None):
+        """Refine one batch: x (N, 144), trans (N, 3), N = groups x frames (group-major, see
+        GuidanceLosses). Returns refined (x, trans, loss history)."""
         cfg, dm = self.config, self.diffusion
         c_emb = dm.denoiser.embed_condition(obs.condition if cfg.use_condition else None, x.shape[0])
-        losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps, views=views)
+        losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps, groups=groups,
+                                groups_are_views=groups_are_views)
         fixed_idx = torch.tensor(sorted(obs.fixed_x), dtype=torch.long, device=x.device)
         fixed_val = torch.stack([obs.fixed_x[i] for i in sorted(obs.fixed_x)]) if obs.fixed_x else None
         trans0 = trans.detach().clone()   # fixed frames keep their translation too
@@ -209,22 +214,23 @@ class ScoreHMR:
 
     def refine_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True, views=1,
                         progress=None, should_cancel=None):
-        """Overlapping windows along time, refined one after another (memory flat in the
-        sequence length), blended at the seams; user-fixed rows come out exactly as given.
+        """Overlapping windows along time, a few refined together per batch (memory flat in
+        the sequence length), blended at the seams; user-fixed rows come out exactly as given.
         With ``views`` > 1 the rows are simultaneous views (view-major) refined together."""
         frames = x.shape[0] // views
+        per_batch = self.config.windows_per_batch if views == 1 else 1
 
-        def rows(s, e):
-            return torch.cat([torch.arange(v * frames + s, v * frames + e, device=x.device) for v in range(views)])
-
-        def solve(s, e):
-            idx = rows(s, e)
+        def solve(spans):
+            idx = torch.cat([torch.arange(v * frames + s, v * frames + e, device=x.device)
+                             for s, e in spans for v in range(views)])
+            groups = len(spans) * views
             rx, rt, _ = self.refine_window(x[idx], trans[idx], betas, obs.select(idx), temporal=temporal, fps=fps,
-                                           views=views, should_cancel=should_cancel)
-            return rx.reshape(views, e - s, -1), rt.reshape(views, e - s, -1)
+                                           groups=groups, groups_are_views=views > 1, should_cancel=should_cancel)
+            rx, rt = rx.reshape(len(spans), views, -1, rx.shape[-1]), rt.reshape(len(spans), views, -1, 3)
+            return list(zip(rx, rt))
 
         out = windowed(frames, x.reshape(views, frames, -1), trans.reshape(views, frames, -1), self.config,
-                       temporal, solve, progress, should_cancel)
+                       temporal, solve, per_batch, progress, should_cancel)
         if out is None:
             return None
         out_x, out_t = out[0].reshape(x.shape), out[1].reshape(trans.shape)
@@ -233,13 +239,15 @@ class ScoreHMR:
         return out_x, out_t
 
 
-def windowed(frames, x, trans, config, temporal, solve, progress=None, should_cancel=None):
-    """Run ``solve(start, end) -> (x, trans)`` over overlapping windows of ``config.window``
-    frames (x, trans: (views, frames, D)) and blend them with linear ramps over the overlaps.
-    Without temporal terms the windows are plain batches. Returns None when cancelled."""
+def windowed(frames, x, trans, config, temporal, solve, per_batch=1, progress=None, should_cancel=None):
+    """Cover ``frames`` with overlapping windows of ``config.window`` frames, hand them to
+    ``solve(spans) -> [(x, trans) per span]`` ``per_batch`` at a time (x, trans: (views,
+    frames, D)), and blend them with linear ramps over the overlaps. Without temporal terms
+    the windows are plain batches. Returns None when cancelled."""
     n, size, overlap = frames, config.window, config.overlap
     if not temporal:
         spans = [(s, min(n, s + size)) for s in range(0, n, size)]
+        per_batch = 1  # the last window may be shorter
     elif n <= size:
         spans = [(0, n)]
     else:
@@ -249,16 +257,17 @@ def windowed(frames, x, trans, config, temporal, solve, progress=None, should_ca
     blend = temporal and len(spans) > 1
     out_x, out_t = torch.zeros_like(x), torch.zeros_like(trans)
     weight = torch.zeros(n, dtype=x.dtype, device=x.device)
-    for done, (s, e) in enumerate(spans):
+    for first in range(0, len(spans), per_batch):
         if should_cancel is not None and should_cancel():
             return None
-        rx, rt = solve(s, e)
-        w = _ramp(e - s, overlap if blend else 0, s > 0, e < n).to(x)
-        out_x[:, s:e] += w[:, None] * rx
-        out_t[:, s:e] += w[:, None] * rt
-        weight[s:e] += w
+        batch = spans[first:first + per_batch]
+        for (s, e), (rx, rt) in zip(batch, solve(batch)):
+            w = _ramp(e - s, overlap if blend else 0, s > 0, e < n).to(x)
+            out_x[:, s:e] += w[:, None] * rx
+            out_t[:, s:e] += w[:, None] * rt
+            weight[s:e] += w
         if progress is not None:
-            progress("refine", done + 1, len(spans))
+            progress("refine", min(first + per_batch, len(spans)), len(spans))
     return out_x / weight[:, None], out_t / weight[:, None]
 
 

@@ -86,10 +86,11 @@ class SMPLify:
 
     def fit_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True):
         """Same overlapping windows and seam blending as ScoreHMR.refine_sequence."""
-        def solve(s, e):
+        def solve(spans):
+            (s, e), = spans
             rows = torch.arange(s, e, device=x.device)
             rx, rt = self.fit_window(x[rows], trans[rows], betas, obs.select(rows), temporal, fps)
-            return rx[None], rt[None]
+            return [(rx[None], rt[None])]
 
         out_x, out_t = windowed(x.shape[0], x[None], trans[None], self.losses, temporal, solve)
         return out_x[0], out_t[0]

@@ -76,45 +76,8 @@ def fresh_scene():
 
 
 def body_model_path():
-    """The shipped body model when present, else a small SMPL-format test model."""
-    path = default_body_model_path()
-    if os.path.isfile(path):
-        return path
-    return write_test_body_model(os.path.join(_SESSION_DIR, "test_smpl.pkl"))
-
-
-def write_test_body_model(path):
-    """A tiny SMPL-format model: one cube of 8 vertices around every joint of a T-posed
-    SMPL-like skeleton, each cube skinned to its joint, joints regressed as cube centres."""
-    import pickle
-
-    from smplcore.skeleton import PARENTS
-
-    joints = np.array([
-        [0, 0.0, 0], [0.08, -0.09, 0], [-0.08, -0.09, 0], [0, 0.11, -0.02], [0.1, -0.47, 0],
-        [-0.1, -0.47, 0], [0, 0.25, 0], [0.1, -0.87, -0.03], [-0.1, -0.87, -0.03], [0, 0.3, 0.02],
-        [0.12, -0.93, 0.1], [-0.12, -0.93, 0.1], [0, 0.5, 0], [0.08, 0.42, 0], [-0.08, 0.42, 0],
-        [0, 0.6, 0.04], [0.18, 0.43, 0], [-0.18, 0.43, 0], [0.44, 0.43, 0], [-0.44, 0.43, 0],
-        [0.69, 0.43, 0], [-0.69, 0.43, 0], [0.77, 0.43, 0], [-0.77, 0.43, 0]], dtype=np.float64)
-    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64) * 0.02
-    cube_faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                           [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
-    v_template = (joints[:, None, :] + corners[None]).reshape(-1, 3)
-    n = len(v_template)
-    faces = np.concatenate([cube_faces + 8 * j for j in range(24)])
-    weights = np.zeros((n, 24))
-    j_regressor = np.zeros((24, n))
-    for j in range(24):
-        weights[8 * j:8 * j + 8, j] = 1.0
-        j_regressor[j, 8 * j:8 * j + 8] = 1.0 / 8
-    shapedirs = np.zeros((n, 3, 10))
-    shapedirs[:, 1, 0] = 0.05 * v_template[:, 1]  # beta 0: taller
-    shapedirs[:, 0, 1] = 0.05 * v_template[:, 0]  # beta 1: wider
-    kintree = np.array([[2 ** 32 - 1 if p < 0 else p for p in PARENTS], list(range(24))], dtype=np.int64)
-    with open(path, "wb") as fh:
-        pickle.dump(dict(v_template=v_template, shapedirs=shapedirs, J_regressor=j_regressor,
-                         weights=weights, f=faces, kintree_table=kintree, posedirs=np.zeros((n * 3, 207))), fh)
-    return path
+    """The shipped body model."""
+    return default_body_model_path()
 
 
 def write_test_result(path, model_path, num_frames=40, invalid=(7, 8), fps=30.0, seed=0):

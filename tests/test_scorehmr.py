@@ -135,7 +135,7 @@ def test_multiview_term_pulls_views_toward_one_body_pose(body):
     rot[1] = rot_b[0]                       # two views of one frame disagree about the left arm
     obs = observe(body, rot, trans)
     cfg = ScoreHMRConfig(keypoints=0.0, multiview=1.0)
-    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, cfg, temporal=True, views=2)
+    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, cfg, temporal=True, groups=2, groups_are_views=True)
     x = x_of(rot).requires_grad_(True)
     g, = torch.autograd.grad(losses(x, trans), [x])
     gap = lambda a: float((a[0] - a[1]).norm())  # noqa: E731
