@@ -1,4 +1,6 @@
 """Turn the user's ``--device`` choice into a torch device string, or a clear ``bad_device`` error."""
+from contextlib import contextmanager
+
 from backend.errors import BackendError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -27,3 +29,22 @@ def resolve_device(requested: str | None) -> str:
             raise BackendError("bad_device", f"there is no GPU {requested!r} "
                                f"(this machine has {torch.cuda.device_count()})", "use --device cuda or cuda:0")
     return requested
+
+
+# The solver's tensors are small (a few hundred rows): on CPU one thread is as fast as two
+# when the machine is idle, and 30x faster when anything else holds a core (torch's worker
+# threads spin-wait on each other; measured with bench/speed.py beside a MediaPipe run).
+SOLVER_CPU_THREADS = 1
+
+
+@contextmanager
+def cpu_threads(count: int = SOLVER_CPU_THREADS):
+    """Run a block with ``count`` torch CPU threads, restoring the previous setting after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -133,9 +133,14 @@ class PoseDiffusion(nn.Module):
         eps = self.denoiser(self.q_sample(x0, t, noise), t, c, drop=drop)
         return torch.mean((eps - noise) ** 2)
 
-    def ddim_step(self, x_t, eps, t_from, t_to):
-        """Deterministic DDIM (eta = 0) move between any two noise levels, either direction."""
+    def ddim_step(self, x_t, eps, t_from, t_to, clip=False):
+        """Deterministic DDIM (eta = 0) move between any two noise levels, either direction.
+        ``clip``: keep the predicted x0 inside [-1, 1] (entries of rotation matrices), which
+        sampling from pure noise needs, where sqrt(alpha-bar) is tiny and x0 explodes."""
         x0 = self.predict_x0(x_t, t_from, eps)
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = (x_t - self._ab(t_from).sqrt() * x0) / (1 - self._ab(t_from)).sqrt()
         ab_to = self._ab(t_to)
         return ab_to.sqrt() * x0 + (1 - ab_to).sqrt() * eps
 
@@ -150,7 +155,7 @@ class PoseDiffusion(nn.Module):
             t_next = ts[i + 1] if i + 1 < len(ts) else -1
             tt = torch.full((n,), t, device=device, dtype=torch.long)
             eps = self.denoiser(x, tt, c_emb=c_emb)
-            x = self.ddim_step(x, eps, tt, torch.full((n,), t_next, device=device, dtype=torch.long))
+            x = self.ddim_step(x, eps, tt, torch.full((n,), t_next, device=device, dtype=torch.long), clip=True)
         return x
 
     def checkpoint(self, extra=None):

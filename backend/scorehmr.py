@@ -10,7 +10,8 @@ The whole method in one file. An initial estimate x (24 rotations in 6D) is refi
   3. the next iteration inverts from the last sample; a window stops early when L stops falling.
 
 Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF
-reprojection of the model's MediaPipe landmarks, camera translation optimised jointly),
+reprojection of the model's MediaPipe landmarks; the camera translation is re-fitted in closed
+form after every iteration, smoothed over time),
 temporal smoothness of pose and of root translation (the original leaves translation
 unsmoothed: users see depth jitter), foot contact (planted feet stay put) and multi-view
 agreement of the body pose. Long sequences run in overlapping windows blended at the seams,
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .camera import project
+from .camera import project, solve_translation
 from .condition import VISIBLE, person_box
 from .geometry import rot6d_to_matrix
 
@@ -32,17 +33,20 @@ class ScoreHMRConfig:
     tau: int = 50                 # inversion depth (of T = 1000), paper: 50
     step: int = 10                # DDIM stride; paper: 2 (see bench/speed.py for why not here)
     iterations: int = 5           # K; paper: 10, with early stop
-    guidance_scale: float = 1.0   # s
+    guidance_scale: float = 10.0  # s (chosen on training clips: bench/tune_guidance.py)
     early_stop: float = 1e-3      # stop a window when L falls by less than this fraction
     use_condition: bool = True    # conditional epsilon (observation) vs the unconditional prior
     # loss weights
-    keypoints: float = 1.0
+    keypoints: float = 30.0
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
     smooth_pose: float = 30.0     # paper: 30 (maintainer: 10-70)
-    smooth_trans: float = 30.0
+    smooth_trans: float = 30.0    # SMPLify's translation term (ScoreHMR solves it, see trans_smooth)
     foot_contact: float = 10.0
     multiview: float = 0.0
-    camera_lr: float = 0.02       # Adam on the translation, one step per guided step
+    # camera translation: after each iteration, the closed-form least-squares fit to the 2D
+    # landmarks with this temporal smoothing (relative to the data term). The paper's one Adam
+    # step per guided step left ~5 cm/frame^2 of depth jitter here (bench/tune_guidance.py).
+    trans_smooth: float = 1.0
     # windows
     window: int = 96
     overlap: int = 16
@@ -155,6 +159,15 @@ class ScoreHMR:
         with torch.no_grad():
             return self.diffusion.denoiser(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), c_emb=c_emb)
 
+    @torch.no_grad()
+    def _solve_translation(self, x, trans0, betas, obs, groups, fixed_idx, temporal):
+        n = x.shape[0]
+        points = self.body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
+        trans = solve_translation(points, obs.keypoints, obs.focal, obs.principal,
+                                  smooth=self.config.trans_smooth if temporal else 0.0, groups=groups)
+        trans[fixed_idx] = trans0[fixed_idx]
+        return trans
+
     def _levels(self):
         cfg = self.config
         return list(range(0, cfg.tau + 1, cfg.step)) if cfg.tau > 0 else [0]
@@ -170,16 +183,15 @@ class ScoreHMR:
         fixed_idx = torch.tensor(sorted(obs.fixed_x), dtype=torch.long, device=x.device)
         fixed_val = torch.stack([obs.fixed_x[i] for i in sorted(obs.fixed_x)]) if obs.fixed_x else None
         trans0 = trans.detach().clone()   # fixed frames keep their translation too
-        trans = trans.clone().requires_grad_(True)
-        cam_opt = torch.optim.Adam([trans], lr=cfg.camera_lr)
         levels = self._levels()
         history = []
         x = x.detach()
+        trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal)
         for _ in range(cfg.iterations):
             if should_cancel is not None and should_cancel():
                 break
             if cfg.foot_contact and temporal:
-                losses.update_contacts(x, trans.detach())
+                losses.update_contacts(x, trans)
             # 1. DDIM inversion 0 -> tau with the unguided epsilon
             for t_from, t_to in zip(levels[:-1], levels[1:]):
                 eps = self._eps(x, t_from, c_emb)
@@ -190,22 +202,17 @@ class ScoreHMR:
                 x_t = x.detach().requires_grad_(True)
                 ab = dm.alpha_bar(torch.tensor(t_from))
                 x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
-                loss = losses(x0_hat, trans)
-                grad_x, grad_t = torch.autograd.grad(loss, [x_t, trans])
+                grad_x, = torch.autograd.grad(losses(x0_hat, trans), [x_t])
                 eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
                 x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
                 if fixed_val is not None:
                     x0_guided[fixed_idx] = fixed_val
                 ab_to = dm.alpha_bar(torch.tensor(t_to))
                 x = ab_to.sqrt() * x0_guided + (1 - ab_to).sqrt() * eps
-                cam_opt.zero_grad()
-                trans.grad = grad_t
-                cam_opt.step()
-                if fixed_val is not None:
-                    with torch.no_grad():
-                        trans[fixed_idx] = trans0[fixed_idx]
             if fixed_val is not None:
                 x[fixed_idx] = fixed_val
+            # 3. the camera translation for the new poses: closed form, smoothed over time
+            trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal)
             with torch.no_grad():
                 history.append(float(losses(x, trans)))
             if len(history) > 1 and history[-2] - history[-1] < cfg.early_stop * abs(history[-2]):

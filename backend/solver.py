@@ -15,6 +15,7 @@ import torch
 from .body_model import BodyModel, BodyModelError
 from .camera import solve_translation
 from .checkpoints import load_prior
+from .device import cpu_threads
 from .condition import VISIBLE, make_condition
 from .errors import BackendError, Cancelled
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
@@ -115,7 +116,17 @@ def camera_tensors(n, focal_length, image_size, device):
     return focal, principal
 
 
-def solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
+def solve_sequence(*args, **kwargs):
+    with cpu_threads():
+        return _solve_sequence(*args, **kwargs)
+
+
+def refine_range(*args, **kwargs):
+    with cpu_threads():
+        return _refine_range(*args, **kwargs)
+
+
+def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
                    checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
     body, shipped, trained = _models(body_model_path, checkpoint_path, device)
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
@@ -137,7 +148,7 @@ def solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", bo
             "trans": trans.cpu().numpy(), "betas": state.betas.cpu().numpy(), "body_model_id": body.model_id}
 
 
-def refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
+def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
                  progress=None, should_cancel=None, config=None):
     """Re-solve frames start..end (inclusive, source numbering) of ``result``.
     Returns poses (count, 72) and trans (count, 3) for exactly those frames."""

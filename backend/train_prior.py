@@ -59,6 +59,12 @@ def load_clips(paths, amass_z_up=False, exclude=(), only=None):
     return clips
 
 
+def compact(state_dict):
+    """Weights stored as float16 (loading casts them back): half the size in the repository.
+    The noise schedule stays float32: alpha-bar near 1 needs the precision."""
+    return {k: v.half() if v.is_floating_point() and k != "alphas_cumprod" else v for k, v in state_dict.items()}
+
+
 def init_loss(init_model, body, batch):
     x, betas = init_model(batch["c"])
     rot = rot6d_to_matrix(x.reshape(-1, 24, 6))
@@ -109,8 +115,8 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                 "amass_z_up": amass_z_up, "frames": len(bank), "seed": seed, "lr": lr,
                 "batch_size": batch_size, "noise_model": noise.describe()["source"],
                 "history": history[-50:]}
-        ckpt = {"prior": {**prior.checkpoint(), "state_dict": ema_prior.state_dict()},
-                "init": {**init.checkpoint(), "state_dict": ema_init.state_dict()},
+        ckpt = {"prior": {**prior.checkpoint(), "state_dict": compact(ema_prior.state_dict())},
+                "init": {**init.checkpoint(), "state_dict": compact(ema_init.state_dict())},
                 "pose_gmm": pose_gmm, "body_model": body.model_id, "meta": meta}
         tmp = out + ".tmp"
         torch.save(ckpt, tmp)

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from backend import metrics  # noqa: E402
 from backend.body_model import BodyModel  # noqa: E402
+from backend.device import SOLVER_CPU_THREADS  # noqa: E402
 from backend.camera import project  # noqa: E402
 from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
 from backend.geometry import rot6d_to_matrix  # noqa: E402
@@ -36,9 +37,11 @@ from backend.train_prior import load_clips  # noqa: E402
 METHODS = ("init", "smplify", "scorehmr_single", "scorehmr_temporal")
 
 
-def load_heldout(meta):
+def load_heldout(meta, names=None):
+    """Held-out clips (or the named ones) with their translations: name -> (poses, trans)."""
+    names = set(meta["heldout"]) if names is None else set(names)
     clips = load_clips([os.path.join(ROOT, d) for d in meta["data"]], amass_z_up=meta.get("amass_z_up", False),
-                       only=set(meta["heldout"]))
+                       only=names)
     trans = {}
     for d in meta["data"]:  # translations, where the packed file has them
         with np.load(os.path.join(ROOT, d)) as data:
@@ -54,7 +57,7 @@ def evaluate(body, seq, x, trans, betas, fps):
     _, joints = body.forward_kinematics(rot, body.rest_joints(betas[None]))
     _, true = body.forward_kinematics(seq["rotmats"], body.rest_joints(seq["betas"][None]))
     pred_w, true_w = joints + trans[:, None], true + seq["trans"][:, None]
-    up = seq["camera_rotation"][:, 1] * -1  # world +Y in camera coordinates (camera y points down)
+    up = seq["camera_rotation"][:, 1]  # world +Y (up) in camera coordinates
     contact = metrics.true_contacts(true_w[:, list(FEET)], up, fps)
     lm = body.landmarks(rot, betas.expand(n, -1), trans)
     focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], x.device)
@@ -67,6 +70,53 @@ def evaluate(body, seq, x, trans, betas, fps):
     }
 
 
+def run_methods(clips, trained, body, noise, config, methods, seed=0, fps=30.0, smplify_config=None, log=print):
+    """Every method on every clip (name -> (poses, trans)); frame-weighted mean metrics."""
+    engine = ScoreHMR(trained.diffusion, body, config)
+    smplify = SMPLify(body, trained.pose_gmm, smplify_config, losses=config)
+    g = torch.Generator().manual_seed(seed)
+    totals = {m: {} for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    frames = 0
+    for name, (poses, clip_trans) in sorted(clips.items()):
+        if clip_trans is None:
+            clip_trans = torch.zeros(len(poses), 3)
+        seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps)
+        n = len(poses)
+        focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], "cpu")
+        with torch.no_grad():
+            state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+        b = state.betas
+        for method in methods:
+            started = time.perf_counter()
+            if method == "init":
+                x, t = state.x, state.trans
+            elif method == "smplify":
+                x, t = smplify.fit_sequence(state.x, state.trans, b[None], state.obs, fps=fps)
+            else:
+                x, t = engine.refine_sequence(state.x, state.trans, b[None], state.obs, fps=fps,
+                                              temporal=method == "scorehmr_temporal")
+            seconds[method] += time.perf_counter() - started
+            with torch.no_grad():
+                scores = evaluate(body, seq, x, t, b, fps)
+            for k, v in scores.items():
+                totals[method][k] = totals[method].get(k, 0.0) + v * n
+        frames += n
+        if log:
+            log(f"  {name}: {n} frames")
+    results = {m: {k: round(v / frames, 2) for k, v in totals[m].items()} for m in methods}
+    for m in methods:
+        results[m]["fps"] = round(frames / max(seconds[m], 1e-9), 1) if m != "init" else None
+    return results, frames
+
+
+def print_table(results, methods):
+    cols = ("mpjpe", "pa_mpjpe", "accel", "foot_slide", "reproj_px", "root_jitter", "fps")
+    print(f"{'method':<20}" + "".join(f"{c:>12}" for c in cols))
+    for m in methods:
+        print(f"{m:<20}" + "".join(f"{results[m][c]:>12}" if results[m][c] is not None else f"{'-':>12}" for c in cols))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=default_checkpoint_path())
@@ -75,59 +125,20 @@ def main():
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "accuracy.json"))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(args.checkpoint)
-    body = BodyModel.load()
-    noise = NoiseModel.load()
     config = ScoreHMRConfig()
-    engine = ScoreHMR(trained.diffusion, body, config)
-    smplify = SMPLify(body, trained.pose_gmm, losses=config)
-    g = torch.Generator().manual_seed(args.seed)
-
-    totals = {m: {} for m in args.methods}
-    seconds = {m: 0.0 for m in args.methods}
-    frames = 0
     clips = load_heldout(trained.meta)
-    for name, (poses, clip_trans) in sorted(clips.items()):
-        if clip_trans is None:
-            clip_trans = torch.zeros(len(poses), 3)
-        seq = observe_sequence(poses, clip_trans, body, noise, g, fps=args.fps)
-        n = len(poses)
-        focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], "cpu")
-        with torch.no_grad():
-            state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
-        b = state.betas
-        for method in args.methods:
-            started = time.perf_counter()
-            if method == "init":
-                x, t = state.x, state.trans
-            elif method == "smplify":
-                x, t = smplify.fit_sequence(state.x, state.trans, b[None], state.obs, fps=args.fps)
-            else:
-                x, t = engine.refine_sequence(state.x, state.trans, b[None], state.obs, fps=args.fps,
-                                              temporal=method == "scorehmr_temporal")
-            seconds[method] += time.perf_counter() - started
-            with torch.no_grad():
-                scores = evaluate(body, seq, x, t, b, args.fps)
-            for k, v in scores.items():
-                totals[method][k] = totals[method].get(k, 0.0) + v * n
-        frames += n
-        print(f"  {name}: {n} frames", flush=True)
-
-    results = {m: {k: round(v / frames, 2) for k, v in totals[m].items()} for m in args.methods}
-    for m in args.methods:
-        results[m]["fps"] = round(frames / max(seconds[m], 1e-9), 1) if m != "init" else None
+    results, frames = run_methods(clips, trained, BodyModel.load(), NoiseModel.load(), config, args.methods,
+                                  seed=args.seed, fps=args.fps, log=lambda m: print(m, flush=True))
     report = {"heldout_clips": sorted(clips), "frames": frames, "seed": args.seed,
-              "settings": {k: v for k, v in vars(config).items()}, "methods": results}
+              "settings": dict(vars(config)), "methods": results}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(report, fh, indent=2)
-    cols = ("mpjpe", "pa_mpjpe", "accel", "foot_slide", "reproj_px", "root_jitter", "fps")
     print(f"\n{frames} held-out frames; MPJPE/PA-MPJPE mm, accel mm/frame^2, foot slide mm/frame, "
           "reprojection px, root jitter mm/frame^2, refinement frames/s")
-    print(f"{'method':<20}" + "".join(f"{c:>12}" for c in cols))
-    for m in args.methods:
-        print(f"{m:<20}" + "".join(f"{results[m][c]:>12}" if results[m][c] is not None else f"{'-':>12}" for c in cols))
+    print_table(results, args.methods)
     print(f"wrote {os.path.relpath(args.out, ROOT)}")
 
 

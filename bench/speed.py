@@ -24,6 +24,7 @@ def child(frames, checkpoint):
     import torch
 
     from backend.body_model import BodyModel
+    from backend.device import SOLVER_CPU_THREADS
     from backend.checkpoints import load_prior
     from backend.observation_noise import NoiseModel
     from backend.scorehmr import ScoreHMR, ScoreHMRConfig
@@ -31,7 +32,7 @@ def child(frames, checkpoint):
     from backend.synthetic import observe_sequence
     from bench.accuracy import load_heldout
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(checkpoint)
     body = BodyModel.load()
     name, (poses, trans) = max(load_heldout(trained.meta).items(), key=lambda kv: len(kv[1][0]))

@@ -1,0 +1,62 @@
+"""Choose the guidance settings on *training* clips (never on the held-out ones the accuracy
+table reports), observed through the calibrated noise model with fresh cameras.
+
+    .venv/bin/python bench/tune_guidance.py [--clips NAME ...] [--grid scale=1,10 smooth_pose=3,30]
+
+Prints one row per setting (temporal ScoreHMR) next to the initial estimate, and writes
+bench/results/tune_guidance.json. Copy the winner into ScoreHMRConfig's defaults.
+"""
+import argparse
+import itertools
+import json
+import os
+import sys
+from dataclasses import replace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+from backend.body_model import BodyModel  # noqa: E402
+from backend.device import SOLVER_CPU_THREADS  # noqa: E402
+from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
+from backend.observation_noise import NoiseModel  # noqa: E402
+from backend.scorehmr import ScoreHMRConfig  # noqa: E402
+from bench.accuracy import load_heldout, run_methods  # noqa: E402
+
+DEFAULT_CLIPS = ["humanoid3d_run", "humanoid3d_dance_a", "walker_turn_left0", "humanoid3d_punch"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=default_checkpoint_path())
+    parser.add_argument("--clips", nargs="*", default=DEFAULT_CLIPS)
+    parser.add_argument("--grid", nargs="*", default=["guidance_scale=1,10,100"],
+                        help="FIELD=v1,v2,... over ScoreHMRConfig fields")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "tune_guidance.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
+    trained = load_prior(args.checkpoint)
+    overlap = set(args.clips) & set(trained.meta["heldout"])
+    if overlap:
+        sys.exit(f"refusing to tune on held-out clips: {sorted(overlap)}")
+    clips = load_heldout(trained.meta, names=args.clips)
+    body, noise = BodyModel.load(), NoiseModel.load()
+    fields = [g.split("=")[0] for g in args.grid]
+    values = [[type(getattr(ScoreHMRConfig(), f))(v) for v in g.split("=")[1].split(",")] for f, g in zip(fields, args.grid)]
+    rows = []
+    base, _ = run_methods(clips, trained, body, noise, ScoreHMRConfig(), ["init"], seed=args.seed, log=None)
+    print(f"init: {base['init']}")
+    for combo in itertools.product(*values):
+        config = replace(ScoreHMRConfig(), **dict(zip(fields, combo)))
+        res, frames = run_methods(clips, trained, body, noise, config, ["scorehmr_temporal"], seed=args.seed, log=None)
+        rows.append({"settings": dict(zip(fields, combo)), **res["scorehmr_temporal"]})
+        print(f"{dict(zip(fields, combo))}: {res['scorehmr_temporal']}", flush=True)
+    with open(args.out, "w") as fh:
+        json.dump({"clips": args.clips, "frames": frames, "init": base["init"], "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
