@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .geometry import rot6d_to_axis_angle
+from .geometry import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_axis_angle
 from .joint_limits import limit_violation
 from .scorehmr import GuidanceLosses, Observation, ScoreHMRConfig, windowed
 
@@ -70,19 +70,22 @@ class SMPLify:
     def fit_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0):
         cfg = self.config
         data = GuidanceLosses(self.body, betas, obs, self.losses, temporal=temporal, fps=fps)
-        x = x.detach().clone().requires_grad_(True)
+        # like SMPLify, optimise axis-angle (its prior and limits live there; the map to
+        # rotations has a finite gradient everywhere, unlike the way back)
+        n = x.shape[0]
+        aa = rot6d_to_axis_angle(x.detach().reshape(n, 24, 6)).requires_grad_(True)
         trans = trans.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([x, trans], lr=cfg.lr)
+        opt = torch.optim.Adam([aa, trans], lr=cfg.lr)
         for i in range(cfg.iterations):
+            x6 = matrix_to_rot6d(axis_angle_to_matrix(aa)).reshape(n, -1)
             if temporal and self.losses.foot_contact and i % 50 == 0:
-                data.update_contacts(x.detach(), trans.detach())
-            aa = rot6d_to_axis_angle(x.reshape(-1, 24, 6))
-            loss = data(x, trans) + cfg.pose_prior * gmm_energy(aa[:, 1:].reshape(-1, 69), self.gmm).sum() \
+                data.update_contacts(x6.detach(), trans.detach())
+            loss = data(x6, trans) + cfg.pose_prior * gmm_energy(aa[:, 1:].reshape(-1, 69), self.gmm).sum() \
                 + cfg.joint_limits * (limit_violation(aa)[:, 1:] ** 2).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return x.detach(), trans.detach()
+        return matrix_to_rot6d(axis_angle_to_matrix(aa.detach())).reshape(n, -1), trans.detach()
 
     def fit_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True):
         """Same overlapping windows and seam blending as ScoreHMR.refine_sequence."""

@@ -352,11 +352,11 @@ def main():
     width = {c: max(10, len(c)) + 1 for c in cols}
     print(f"{'method':<14}" + "".join(f"{c:>{width[c]}}" for c in cols))
     for m in METHODS:
-        print(f"{m:<14}" + "".join(f"{results[m][c]:>{width[c]}.2f}" for c in cols))
+        print(f"{m:<14}" + "".join(f" {results[m][c]:>{width[c] - 1}.2f}" for c in cols))
     print("\nmulti-view weight sweep")
     print(f"{'weight':<14}" + "".join(f"{c:>{width[c]}}" for c in cols))
     for w in sorted(sweep):
-        print(f"{w:<14g}" + "".join(f"{sweep[w][c]:>{width[c]}.2f}" for c in cols))
+        print(f"{w:<14g}" + "".join(f" {sweep[w][c]:>{width[c] - 1}.2f}" for c in cols))
     print("\n" + ", ".join(f"{k} {v['rows_per_s']} rows/s" for k, v in timings.items() if isinstance(v, dict))
           + f"; total {timings['total_s']} s")
     print(f"wrote {os.path.relpath(args.out, ROOT)}")

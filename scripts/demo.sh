@@ -10,5 +10,5 @@ video="${1:-tests/data/walk_excerpt.mp4}"
 name="$(basename "${video%.*}")"
 mkdir -p out
 .venv/bin/python -m backend run "$video" --out "out/$name.npz"
-.venv/bin/python scripts/demo_blender.py "out/$name.npz" "$video" --blend "out/$name.blend" --render "out/$name.png"
+.venv/bin/python scripts/demo_blender.py "out/$name.npz" "$video" --blend "out/$name.blend" --render "out/$name.png" --frame "${DEMO_FRAME:-20}"
 echo "demo: result out/$name.npz, Blender file out/$name.blend, overlay picture out/$name.png"
