@@ -66,8 +66,8 @@ from backend.scorehmr import Observation, ScoreHMR, ScoreHMRConfig  # noqa: E402
 from backend.solver import initial_state  # noqa: E402
 from tools import calibrate_noise as cn  # noqa: E402
 
-DEFAULT_WEIGHT = 300.0
-DEFAULT_SWEEP = (0.0, 30.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0)
+DEFAULT_WEIGHT = 50.0
+DEFAULT_SWEEP = (0.0, 30.0, 50.0, 100.0, 300.0, 1000.0, 3000.0)
 CONFIDENT = 0.5           # landmarks counted in reprojection errors (MediaPipe's own threshold)
 METHODS = ("init", "single_view", "multiview")
 

@@ -51,6 +51,8 @@ def child(frames, checkpoint):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"fps": round(frames / seconds, 1), "seconds": round(seconds, 2),
                       "peak_mb": round(peak / 1024, 1), "peak_before_refine_mb": round(rss_before / 1024, 1),
+                      # ru_maxrss only grows: what refinement itself added above the input's preparation
+                      "refine_added_mb": round((peak - rss_before) / 1024, 1),
                       "clip": name, "settings": asdict(config)}))
 
 
@@ -73,7 +75,8 @@ def main():
         row = json.loads(out.stdout.strip().splitlines()[-1])
         settings = row.pop("settings")
         rows[str(n)] = row
-        print(f"{n:>6} frames: {row['fps']:>7.1f} frames/s, peak {row['peak_mb']:.0f} MB", flush=True)
+        print(f"{n:>6} frames: {row['fps']:>7.1f} frames/s, peak {row['peak_mb']:.0f} MB "
+              f"(refinement added {row['refine_added_mb']:.0f} MB)", flush=True)
     report = {"frames": rows, "settings": settings, "cpu_threads": os.cpu_count(),
               "memory_ratio_3000_vs_1000": round(rows["3000"]["peak_mb"] / rows["1000"]["peak_mb"], 2)
               if "3000" in rows and "1000" in rows else None}
