@@ -43,7 +43,7 @@ class ScoreHMRConfig:
     smooth_pose: float = 60.0     # paper: 30 (maintainer: 10-70); 60 chosen on training clips
     smooth_trans: float = 30.0    # SMPLify's translation term (ScoreHMR solves it, see trans_smooth)
     foot_contact: float = 10.0
-    multiview: float = 0.0
+    multiview: float = 50.0       # only with simultaneous views; chosen on Pose2Sim held-out-view error (bench/multiview.py)
     # camera translation: after each iteration, the closed-form least-squares fit to the 2D
     # landmarks with this temporal smoothing (relative to the data term). The paper's one Adam
     # step per guided step left ~5 cm/frame^2 of depth jitter here (bench/tune_guidance.py).

@@ -334,7 +334,7 @@ def main():
                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(args.checkpoint)))
                        if args.checkpoint else None},
         "multiview_weight": args.weight,
-        "settings": dict(vars(config)),
+        "settings": {**vars(config), "multiview": args.weight},   # single_view: the same, multiview 0
         "methods": {m: r2(results[m]) for m in METHODS},
         "sweep": {f"{w:g}": {c: round(sweep[w][c], 2) for c in cols} for w in sorted(sweep)},
         "timings": timings,
