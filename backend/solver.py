@@ -36,7 +36,8 @@ def _models(body_model_path, checkpoint_path, device):
             raise BackendError("bad_body_model", str(exc),
                                "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset") from exc
         trained = load_prior(checkpoint_path, device=device)
-        shipped = BodyModel.load(None, device=device)
+        # the estimator predicts betas of the shipped model; load it only when it is not the body
+        shipped = body if body_model_path is None else BodyModel.load(None, device=device)
         _CACHE.clear()
         _CACHE[key] = (body, shipped, trained)
     return _CACHE[key]

@@ -33,27 +33,30 @@ def _files(paths):
             yield path
 
 
-def load_clips(paths, amass_z_up=False, exclude=(), only=None):
+def load_clips(paths, amass_z_up=False, exclude=(), only=None, with_trans=False):
     """{clip name: (T, 72) axis-angle poses, Y-up world}; names containing an ``exclude``
-    string are left out (held out), or only those in ``only`` are kept."""
+    string are left out (held out), or only those in ``only`` are kept. ``with_trans`` gives
+    {name: (poses, trans (T, 3) or None)} instead."""
     from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
     clips = {}
     for path in _files(paths):
         with np.load(path, allow_pickle=False) as data:
             poses = data["poses"][:, :72].astype(np.float64)
+            trans = data["trans"].astype(np.float64) if "trans" in data.files else None
             if "clips" in data.files:  # packed: a JSON table of name / start / frames per clip
-                table = json.loads(str(data["clips"]))
-                parts = {c["name"]: poses[c["start"]:c["start"] + c["frames"]] for c in table}
+                spans = {c["name"]: slice(c["start"], c["start"] + c["frames"]) for c in json.loads(str(data["clips"]))}
             else:
-                parts = {os.path.splitext(os.path.relpath(path))[0]: poses}
-        for name, p in parts.items():
+                spans = {os.path.splitext(os.path.relpath(path))[0]: slice(None)}
+        for name, span in spans.items():
             if any(x in name for x in exclude) or (only is not None and name not in only):
                 continue
+            p, t = poses[span], None if trans is None else trans[span]
             if amass_z_up:
                 p = p.copy()
                 p[:, :3] = matrix_to_axis_angle(_Z_UP_TO_Y_UP @ axis_angle_to_matrix(p[:, :3]))
-            clips[name] = p
+                t = None if t is None else t @ _Z_UP_TO_Y_UP.T
+            clips[name] = (p, t) if with_trans else p
     if not clips:
         raise ValueError(f"no motion clips found in {list(paths)}")
     return clips
@@ -82,8 +85,9 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     from .observation_noise import NoiseModel
 
     torch.manual_seed(seed)
-    clips = load_clips(data, amass_z_up=amass_z_up, exclude=exclude)
-    heldout = sorted(set(load_clips(data, amass_z_up=amass_z_up)) - set(clips)) if exclude else []
+    every_clip = load_clips(data, amass_z_up=amass_z_up)
+    clips = {name: p for name, p in every_clip.items() if not any(x in name for x in exclude)}
+    heldout = sorted(set(every_clip) - set(clips))
     bank = MotionBank(clips)
     body = BodyModel.load(device="cpu")
     noise = NoiseModel.load(noise_model)

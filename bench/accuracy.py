@@ -18,7 +18,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from backend import metrics  # noqa: E402
@@ -40,15 +39,8 @@ METHODS = ("init", "smplify", "scorehmr_single", "scorehmr_temporal")
 def load_heldout(meta, names=None):
     """Held-out clips (or the named ones) with their translations: name -> (poses, trans)."""
     names = set(meta["heldout"]) if names is None else set(names)
-    clips = load_clips([os.path.join(ROOT, d) for d in meta["data"]], amass_z_up=meta.get("amass_z_up", False),
-                       only=names)
-    trans = {}
-    for d in meta["data"]:  # translations, where the packed file has them
-        with np.load(os.path.join(ROOT, d)) as data:
-            if "clips" in data.files and "trans" in data.files:
-                for c in json.loads(str(data["clips"])):
-                    trans[c["name"]] = data["trans"][c["start"]:c["start"] + c["frames"]]
-    return {name: (poses, trans.get(name)) for name, poses in clips.items()}
+    return load_clips([os.path.join(ROOT, d) for d in meta["data"]], amass_z_up=meta.get("amass_z_up", False),
+                      only=names, with_trans=True)
 
 
 def evaluate(body, seq, x, trans, betas, fps):
