@@ -40,7 +40,11 @@ class ScoreHMRConfig:
     # loss weights
     keypoints: float = 30.0
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
-    smooth_pose: float = 60.0     # paper: 30 (maintainer: 10-70); 60 chosen on training clips
+    # pose smoothness: weight and order (1: pose velocity, as in the paper, with weight 30;
+    # 2: pose acceleration, which leaves steady motion alone). It enters as an implicit step, so
+    # large weights are stable; order 2 with 3000 chosen on training clips (bench/tune_guidance.py)
+    smooth_pose: float = 3000.0
+    smooth_order: int = 2
     smooth_trans: float = 30.0    # SMPLify's translation term (ScoreHMR solves it, see trans_smooth)
     foot_contact: float = 10.0
     multiview: float = 50.0       # only with simultaneous views; chosen on Pose2Sim held-out-view error (bench/multiview.py)
@@ -103,7 +107,7 @@ class GuidanceLosses:
     def pose(x):
         return rot6d_to_matrix(x.reshape(-1, 24, 6))
 
-    def __call__(self, x, trans, parts=False):
+    def __call__(self, x, trans, parts=False, skip=()):
         cfg, obs = self.cfg, self.obs
         rot = self.pose(x)
         world_r, joints = self.body.forward_kinematics(rot, self.rest)
@@ -116,9 +120,9 @@ class GuidanceLosses:
         v = self.groups
         xv, tv = x.reshape(v, -1, x.shape[-1]), trans.reshape(v, -1, 3)
         if self.temporal and xv.shape[1] > 1:
-            if cfg.smooth_pose:
-                terms["smooth_pose"] = cfg.smooth_pose * ((xv[:, 1:] - xv[:, :-1]) ** 2).sum() / 24
-            if cfg.smooth_trans:
+            if cfg.smooth_pose and "smooth_pose" not in skip:
+                terms["smooth_pose"] = cfg.smooth_pose * (time_difference(xv, cfg.smooth_order) ** 2).sum() / 24
+            if cfg.smooth_trans and "smooth_trans" not in skip:
                 terms["smooth_trans"] = cfg.smooth_trans * ((tv[:, 1:] - tv[:, :-1]) ** 2).sum()
             if cfg.foot_contact and self.contact is not None:
                 feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
@@ -127,8 +131,20 @@ class GuidanceLosses:
         if cfg.multiview and self.groups_are_views and v > 1:
             body_pose = xv.reshape(v, xv.shape[1], 24, 6)[:, :, 1:]
             terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
-        total = sum(terms.values())
+        total = sum(terms.values(), x.sum() * 0)  # never a bare 0: callers differentiate it
         return (total, terms) if parts else total
+
+    @torch.no_grad()
+    def smooth_pose_step(self, x, step):
+        """The proximal (implicit) step of the pose smoothness term: argmin_y |y - x|^2 / (2 step)
+        + smooth_pose(y). Its explicit gradient step overshoots once step x weight is large (the
+        term is stiff: high temporal frequencies); this one is stable for any weight."""
+        cfg, v = self.cfg, self.groups
+        xv = x.reshape(v, -1, x.shape[-1])
+        if not (self.temporal and cfg.smooth_pose) or xv.shape[1] <= cfg.smooth_order:
+            return x
+        solve = smoothing_operator(xv.shape[1], 2 * step * cfg.smooth_pose / 24, cfg.smooth_order, x.dtype, x.device)
+        return (solve @ xv).reshape(x.shape)
 
     @torch.no_grad()
     def update_contacts(self, x, trans):
@@ -203,11 +219,16 @@ class ScoreHMR:
                 x_t = x.detach().requires_grad_(True)
                 ab = dm.alpha_bar(torch.tensor(t_from))
                 x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
-                grad_x, = torch.autograd.grad(losses(x0_hat, trans), [x_t])
+                # the smoothness term enters as an implicit step on x0 (see smooth_pose_step);
+                # the translation has no gradient here (it is re-fitted in closed form)
+                grad_x, = torch.autograd.grad(losses(x0_hat, trans, skip=("smooth_pose", "smooth_trans")), [x_t])
                 eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
                 x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
+                # the same step size as the gradient's: x0' = x0 - s (1 - a_t) / a_t dL/dx0
+                x0_guided = losses.smooth_pose_step(x0_guided, cfg.guidance_scale * (1 - ab) / ab)
                 if fixed_val is not None:
                     x0_guided[fixed_idx] = fixed_val
+                eps = (x_t.detach() - ab.sqrt() * x0_guided) / (1 - ab).sqrt()
                 ab_to = dm.alpha_bar(torch.tensor(t_to))
                 x = ab_to.sqrt() * x0_guided + (1 - ab_to).sqrt() * eps
             if fixed_val is not None:
@@ -245,6 +266,29 @@ class ScoreHMR:
         for i, v in obs.fixed_x.items():
             out_x[i] = v
         return out_x, out_t
+
+
+def time_difference(x, order):
+    """First (velocity) or second (acceleration) difference along dim 1."""
+    for _ in range(order):
+        x = x[:, 1:] - x[:, :-1]
+    return x
+
+
+_OPERATORS = {}
+
+
+def smoothing_operator(length, strength, order, dtype, device):
+    """(I + strength D^T D)^-1 for the order-th difference D over ``length`` frames: one small
+    dense matrix per (length, strength), cached; applying it is a batched matmul."""
+    key = (length, round(float(strength), 9), order, dtype, str(device))
+    if key not in _OPERATORS:
+        if len(_OPERATORS) > 64:
+            _OPERATORS.clear()
+        d = time_difference(torch.eye(length, dtype=torch.float64)[None], order)[0]
+        system = torch.eye(length, dtype=torch.float64) + float(strength) * d.T @ d
+        _OPERATORS[key] = torch.linalg.inv(system).to(dtype=dtype, device=device)
+    return _OPERATORS[key]
 
 
 def windowed(frames, x, trans, config, temporal, solve, per_batch=1, progress=None, should_cancel=None):

@@ -7,7 +7,7 @@ stored in its checkpoint) and joint-angle limits. Adam on 6D rotations and trans
 window by window like ScoreHMR, so the comparison is fair.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -59,6 +59,9 @@ class SMPLifyConfig:
     lr: float = 0.02
     pose_prior: float = 0.02
     joint_limits: float = 10.0
+    # pose smoothness weight for the baseline, tuned for it as ScoreHMR's was for ScoreHMR
+    # (bench/tune_guidance.py --method smplify, training clips); None: ScoreHMR's weight
+    smooth_pose: float | None = 4000.0
 
 
 class SMPLify:
@@ -66,6 +69,8 @@ class SMPLify:
         self.body, self.gmm = body, {k: v.to(body.device) for k, v in gmm.items()}
         self.config = config or SMPLifyConfig()
         self.losses = losses or ScoreHMRConfig()
+        if self.config.smooth_pose is not None:
+            self.losses = replace(self.losses, smooth_pose=self.config.smooth_pose)
 
     def fit_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0):
         cfg = self.config

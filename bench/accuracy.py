@@ -1,8 +1,9 @@
 """Accuracy of every method on the held-out clips, seen through the calibrated noise model.
 
-    .venv/bin/python bench/accuracy.py [--checkpoint FILE] [--seed 0]
+    .venv/bin/python bench/accuracy.py [--checkpoint FILE] [--seeds 0 1 2 3]
 
-Each held-out clip is filmed by a random static camera (temporal detector noise, drop-outs,
+Each held-out clip is filmed by a random static camera per seed (several seeds: the figures
+swing with the viewpoint, a single camera per clip is not enough) (temporal detector noise, drop-outs,
 occlusions, swaps as measured on real MediaPipe output); every method gets the same noisy 2D
 landmarks and the same initial estimate. Methods: init (per-frame estimate), smplify
 (optimisation with a GMM pose prior, joint limits and the same temporal terms),
@@ -28,7 +29,7 @@ from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E40
 from backend.geometry import rot6d_to_matrix  # noqa: E402
 from backend.observation_noise import NoiseModel  # noqa: E402
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig  # noqa: E402
-from backend.smplify import SMPLify  # noqa: E402
+from backend.smplify import SMPLify, SMPLifyConfig  # noqa: E402
 from backend.solver import camera_tensors, initial_state  # noqa: E402
 from backend.synthetic import observe_sequence  # noqa: E402
 from backend.train_prior import load_clips  # noqa: E402
@@ -62,15 +63,21 @@ def evaluate(body, seq, x, trans, betas, fps):
     }
 
 
-def run_methods(clips, trained, body, noise, config, methods, seed=0, fps=30.0, smplify_config=None, log=print):
-    """Every method on every clip (name -> (poses, trans)); frame-weighted mean metrics."""
+def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30.0, smplify_config=None, log=print):
+    """Every method on every clip (name -> (poses, trans)), each clip filmed once per seed by a
+    fresh random camera. Returns frame-weighted mean metrics overall, the frame count, and the
+    same means per seed (one camera per clip: how much the figures swing with the viewpoint)."""
     engine = ScoreHMR(trained.diffusion, body, config)
     smplify = SMPLify(body, trained.pose_gmm, smplify_config, losses=config)
-    g = torch.Generator().manual_seed(seed)
     totals = {m: {} for m in methods}
+    per_seed = {seed: {m: {} for m in methods} for seed in seeds}
+    seed_frames = dict.fromkeys(seeds, 0)
     seconds = {m: 0.0 for m in methods}
     frames = 0
-    for name, (poses, clip_trans) in sorted(clips.items()):
+    filmed = [(seed, name, motion) for seed in seeds for name, motion in sorted(clips.items())]
+    generators = {seed: torch.Generator().manual_seed(seed) for seed in seeds}
+    for seed, name, (poses, clip_trans) in filmed:
+        g = generators[seed]
         if clip_trans is None:
             clip_trans = torch.zeros(len(poses), 3)
         seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps)
@@ -93,13 +100,17 @@ def run_methods(clips, trained, body, noise, config, methods, seed=0, fps=30.0, 
                 scores = evaluate(body, seq, x, t, b, fps)
             for k, v in scores.items():
                 totals[method][k] = totals[method].get(k, 0.0) + v * n
+                per_seed[seed][method][k] = per_seed[seed][method].get(k, 0.0) + v * n
         frames += n
+        seed_frames[seed] += n
         if log:
-            log(f"  {name}: {n} frames")
+            log(f"  seed {seed} {name}: {n} frames")
     results = {m: {k: round(v / frames, 2) for k, v in totals[m].items()} for m in methods}
     for m in methods:
         results[m]["fps"] = round(frames / max(seconds[m], 1e-9), 1) if m != "init" else None
-    return results, frames
+    by_seed = {seed: {m: {k: round(v / seed_frames[seed], 2) for k, v in per_seed[seed][m].items()} for m in methods}
+               for seed in seeds}
+    return results, frames, by_seed
 
 
 def print_table(results, methods):
@@ -112,7 +123,7 @@ def print_table(results, methods):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=default_checkpoint_path())
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "accuracy.json"))
@@ -121,16 +132,21 @@ def main():
     trained = load_prior(args.checkpoint)
     config = ScoreHMRConfig()
     clips = load_heldout(trained.meta)
-    results, frames = run_methods(clips, trained, BodyModel.load(), NoiseModel.load(), config, args.methods,
-                                  seed=args.seed, fps=args.fps, log=lambda m: print(m, flush=True))
-    report = {"heldout_clips": sorted(clips), "frames": frames, "seed": args.seed,
-              "settings": dict(vars(config)), "methods": results}
+    results, frames, by_seed = run_methods(clips, trained, BodyModel.load(), NoiseModel.load(), config, args.methods,
+                                  seeds=args.seeds, fps=args.fps, log=lambda m: print(m, flush=True))
+    report = {"heldout_clips": sorted(clips), "frames": frames, "seeds": args.seeds,
+              "settings": dict(vars(config)), "smplify_settings": dict(vars(SMPLifyConfig())),
+              "methods": results, "per_seed": by_seed}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(report, fh, indent=2)
-    print(f"\n{frames} held-out frames; MPJPE/PA-MPJPE mm, accel mm/frame^2, foot slide mm/frame, "
+    print(f"\n{frames} held-out frames ({len(clips)} clips x {len(args.seeds)} cameras); MPJPE/PA-MPJPE mm, accel mm/frame^2, foot slide mm/frame, "
           "reprojection px, root jitter mm/frame^2, refinement frames/s")
     print_table(results, args.methods)
+    print("\nper camera seed, PA-MPJPE / accel:")
+    print(f"{'seed':<6}" + "".join(f"{m:>20}" for m in args.methods))
+    for seed, res in by_seed.items():
+        print(f"{seed:<6}" + "".join(f"{res[m]['pa_mpjpe']:>12.1f} / {res[m]['accel']:<5.1f}" for m in args.methods))
     print(f"wrote {os.path.relpath(args.out, ROOT)}")
 
 
