@@ -12,6 +12,7 @@ import importlib
 import logging
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -44,14 +45,17 @@ def _solver():
                            "update the add-on: the installation is incomplete") from exc
 
 
-def _checked_inputs(device, body_model, checkpoint):
-    """Fail before the slow stages on what can be checked at once."""
+def _checked_inputs(device, body_model, checkpoint, defer_auto=False):
+    """Fail before the slow stages on what can be checked at once. With ``defer_auto``, "auto"
+    stays unresolved (resolving it imports torch, which can happen in the background)."""
     if body_model is not None and not os.path.isfile(body_model):
         raise BackendError("bad_body_model", f"body model file not found: {body_model}",
                            "point --body-model at an SMPL-format .pkl/.npz, or leave it out to use the shipped model")
     if checkpoint is not None and not os.path.isfile(checkpoint):
         raise BackendError("bad_checkpoint", f"checkpoint file not found: {checkpoint}",
                            "point --checkpoint at a trained prior, or leave it out to use the shipped one")
+    if defer_auto and (device or "auto").strip().lower() == "auto":
+        return "auto"
     return resolve_device(device)
 
 
@@ -67,6 +71,35 @@ def _prepare_output(out) -> str:
         raise BackendError("bad_request", f"the output folder is not writable: {folder}",
                            "choose an output path in a folder you can write to")
     return out
+
+
+class _SolverPreload:
+    """Import torch, resolve the device and load the models in a thread while the video is
+    detected: seconds on a cold start that would otherwise come after detection. The job takes
+    them from here; an error met here is raised to the job as it would have been met there."""
+
+    def __init__(self, device, body_model, checkpoint):
+        self._args = (device, body_model, checkpoint)
+        self._loaded = self._error = None
+        self._thread = threading.Thread(target=self._load, name="preload-solver", daemon=True)
+        self._thread.start()
+
+    def _load(self):
+        device, body_model, checkpoint = self._args
+        try:
+            device = resolve_device(device)
+            solver = _solver()
+            solver.load_models(body_model, checkpoint, device)
+            self._loaded = solver, device
+        except BaseException as exc:  # noqa: BLE001 - handed to the job in get()
+            self._error = exc
+
+    def get(self):
+        """``(solver module, device)`` once loaded."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._loaded
 
 
 class _Reporter:
@@ -120,12 +153,13 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     """Video in, validated result file out (see the module docstring)."""
     report = _Reporter(progress, cancel)
     out = _prepare_output(out)
-    device = _checked_inputs(device, body_model, checkpoint)
+    device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
     if focal is not None and not (math.isfinite(focal) and focal > 0):
         raise BackendError("bad_request", f"focal length must be a positive number of pixels, got {focal}",
                            "leave --focal out to assume a 55 degree horizontal field of view")
+    preload = _SolverPreload(device, body_model, checkpoint)
     info, detections, keypoints, valid = detect_person(video_path, start, end, progress, cancel)
-    solver = _solver()
+    solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     report.check()
     solution = solver.solve_sequence(

@@ -135,16 +135,28 @@ class GuidanceLosses:
         return (total, terms) if parts else total
 
     @torch.no_grad()
-    def smooth_pose_step(self, x, step):
+    def smooth_pose_step(self, x, step, fixed_rows=None, fixed_values=None):
         """The proximal (implicit) step of the pose smoothness term: argmin_y |y - x|^2 / (2 step)
         + smooth_pose(y). Its explicit gradient step overshoots once step x weight is large (the
-        term is stiff: high temporal frequencies); this one is stable for any weight."""
+        term is stiff: high temporal frequencies); this one is stable for any weight. Rows fixed
+        by the user are hard constraints, so their neighbours bend toward them (no spike)."""
         cfg, v = self.cfg, self.groups
         xv = x.reshape(v, -1, x.shape[-1])
-        if not (self.temporal and cfg.smooth_pose) or xv.shape[1] <= cfg.smooth_order:
+        frames = xv.shape[1]
+        if not (self.temporal and cfg.smooth_pose) or frames <= cfg.smooth_order:
             return x
-        solve = smoothing_operator(xv.shape[1], 2 * step * cfg.smooth_pose / 24, cfg.smooth_order, x.dtype, x.device)
-        return (solve @ xv).reshape(x.shape)
+        strength = 2 * step * cfg.smooth_pose / 24
+        if fixed_rows is None or len(fixed_rows) == 0:
+            return (smoothing_operator(frames, strength, cfg.smooth_order, x.dtype, x.device) @ xv).reshape(x.shape)
+        x = x.clone()
+        x[fixed_rows] = fixed_values
+        keep = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+        keep[fixed_rows] = 1e8
+        keep = keep.reshape(v, frames)
+        d = time_difference(torch.eye(frames, dtype=torch.float64, device=x.device)[None], cfg.smooth_order)[0]
+        system = torch.diag_embed(keep) + float(strength) * (d.T @ d)
+        y = torch.linalg.solve(system, keep[..., None] * x.reshape(v, frames, -1).double())
+        return y.to(x.dtype).reshape(x.shape)
 
     @torch.no_grad()
     def update_contacts(self, x, trans):
@@ -225,7 +237,7 @@ class ScoreHMR:
                 eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
                 x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
                 # the same step size as the gradient's: x0' = x0 - s (1 - a_t) / a_t dL/dx0
-                x0_guided = losses.smooth_pose_step(x0_guided, cfg.guidance_scale * (1 - ab) / ab)
+                x0_guided = losses.smooth_pose_step(x0_guided, cfg.guidance_scale * (1 - ab) / ab, fixed_idx, fixed_val)
                 if fixed_val is not None:
                     x0_guided[fixed_idx] = fixed_val
                 eps = (x_t.detach() - ab.sqrt() * x0_guided) / (1 - ab).sqrt()

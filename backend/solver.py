@@ -7,6 +7,7 @@ refine_range: re-solve a frame range of an existing result, continuous with its 
 (a margin of frames on each side is held fixed) and through any user-fixed poses.
 """
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +26,16 @@ log = logging.getLogger(__name__)
 SEAM_MARGIN = 8       # frames held fixed on each side of a refined range
 MIN_VISIBLE = 6       # landmarks a frame needs to count as observed
 _CACHE = {}
+_CACHE_LOCK = threading.Lock()  # a preloading thread and the job may ask at once: load once
 
 
-def _models(body_model_path, checkpoint_path, device):
+def load_models(body_model_path, checkpoint_path, device):
+    """(body, shipped body, trained prior), loaded once per (files, device) and kept."""
+    with _CACHE_LOCK:
+        return _load_models(body_model_path, checkpoint_path, device)
+
+
+def _load_models(body_model_path, checkpoint_path, device):
     key = (body_model_path, checkpoint_path, device)
     if key not in _CACHE:
         try:
@@ -129,7 +137,7 @@ def refine_range(*args, **kwargs):
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
                    checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
-    body, shipped, trained = _models(body_model_path, checkpoint_path, device)
+    body, shipped, trained = load_models(body_model_path, checkpoint_path, device)
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
     n = kp.shape[0]
     if progress:
@@ -154,7 +162,7 @@ def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None,
     """Re-solve frames start..end (inclusive, source numbering) of ``result``.
     Returns poses (count, 72) and trans (count, 3) for exactly those frames."""
     dev = torch.device(device)
-    body, _, trained = _models(body_model_path, checkpoint_path, device)
+    body, _, trained = load_models(body_model_path, checkpoint_path, device)
     frames = result.frame_index
     rows = np.nonzero((frames >= start) & (frames <= end))[0]
     lo, hi = max(0, rows[0] - SEAM_MARGIN), min(len(frames), rows[-1] + 1 + SEAM_MARGIN)
