@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/speed.py [--checkpoint FILE] [--frames 300 1000 3000] [--repeat 3]
 
-Each length runs in a fresh process (peak resident memory is per process), on a held-out clip
-looped to length and observed through the calibrated noise model, with the settings of the
-accuracy table (ScoreHMRConfig defaults). Writes bench/results/speed.json.
+Each length is prepared in one process (a held-out clip looped to length, observed through the
+calibrated noise model, initial estimate) and refined in a fresh one, so that the peak resident
+memory is the refinement's (models, input, refinement), with the settings of the accuracy table
+(ScoreHMRConfig defaults). Writes bench/results/speed.json.
 """
 import argparse
 import json
@@ -12,6 +13,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 
@@ -19,20 +21,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def child(frames, checkpoint, repeat):
+def prepare(frames, checkpoint, path):
+    """The input of one length, saved for a fresh process: a held-out clip looped to length, seen
+    through the calibrated noise model, and its initial estimate."""
     import numpy as np
     import torch
 
     from backend.body_model import BodyModel
-    from backend.device import SOLVER_CPU_THREADS
     from backend.checkpoints import load_prior
     from backend.observation_noise import NoiseModel
-    from backend.scorehmr import ScoreHMR, ScoreHMRConfig
     from backend.solver import camera_tensors, initial_state
     from backend.synthetic import observe_sequence
     from bench.accuracy import load_heldout
 
-    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(checkpoint)
     body = BodyModel.load()
     name, (poses, trans) = max(load_heldout(trained.meta).items(), key=lambda kv: len(kv[1][0]))
@@ -43,20 +44,39 @@ def child(frames, checkpoint, repeat):
     focal, principal = camera_tensors(frames, seq["focal"], seq["image_size"], "cpu")
     with torch.no_grad():
         state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+    torch.save({"clip": name, "x": state.x, "trans": state.trans, "betas": state.betas, "obs": vars(state.obs)}, path)
+
+
+def refine(path, checkpoint, repeat):
+    """Time the refinement of a prepared input in this fresh process; its peak memory is the
+    backend's for a solve of that length (models, input, refinement)."""
+    import torch
+
+    from backend.body_model import BodyModel
+    from backend.checkpoints import load_prior
+    from backend.device import SOLVER_CPU_THREADS
+    from backend.scorehmr import Observation, ScoreHMR, ScoreHMRConfig
+
+    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
+    trained = load_prior(checkpoint)
+    body = BodyModel.load()
+    state = torch.load(path, weights_only=False)
+    obs = Observation(**state["obs"])
+    frames = state["x"].shape[0]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     config = ScoreHMRConfig()
     engine = ScoreHMR(trained.diffusion, body, config)
     seconds = float("inf")
     for _ in range(repeat):  # the fastest run counts: other load on the machine only slows one down
         started = time.perf_counter()
-        engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs)
+        engine.refine_sequence(state["x"], state["trans"], state["betas"][None], obs)
         seconds = min(seconds, time.perf_counter() - started)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"fps": round(frames / seconds, 1), "seconds": round(seconds, 2),
                       "peak_mb": round(peak / 1024, 1), "peak_before_refine_mb": round(rss_before / 1024, 1),
-                      # ru_maxrss only grows: what refinement itself added above the input's preparation
+                      # ru_maxrss only grows: what refinement added above models and input
                       "refine_added_mb": round((peak - rss_before) / 1024, 1),
-                      "clip": name, "settings": asdict(config)}))
+                      "clip": state["clip"], "settings": asdict(config)}))
 
 
 def main():
@@ -64,19 +84,25 @@ def main():
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--frames", type=int, nargs="*", default=[300, 1000, 3000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per length; the fastest counts")
-    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", nargs=2, default=None, help=argparse.SUPPRESS)   # FRAMES PATH
+    parser.add_argument("--refine", default=None, help=argparse.SUPPRESS)              # PATH
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "speed.json"))
     args = parser.parse_args()
     if args.checkpoint is None:
         from backend.checkpoints import default_checkpoint_path
         args.checkpoint = default_checkpoint_path()
-    if args.child is not None:
-        return child(args.child, args.checkpoint, args.repeat)
+    if args.prepare is not None:
+        return prepare(int(args.prepare[0]), args.checkpoint, args.prepare[1])
+    if args.refine is not None:
+        return refine(args.refine, args.checkpoint, args.repeat)
     rows, settings = {}, None
     for n in args.frames:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--checkpoint", args.checkpoint,
-                              "--repeat", str(args.repeat)],
-                             capture_output=True, text=True, check=True)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "input.pt")
+            subprocess.run([sys.executable, __file__, "--prepare", str(n), path, "--checkpoint", args.checkpoint],
+                           capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, "--refine", path, "--checkpoint", args.checkpoint,
+                                  "--repeat", str(args.repeat)], capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         settings = row.pop("settings")
         rows[str(n)] = row
