@@ -7,6 +7,10 @@ The whole method in one file. An initial estimate x (24 rotations in 6D) is refi
      gradient: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); L = L(x0_hat);
      eps' = eps + s sqrt(1 - a_t) dL/dx_t (through x0_hat only, never through the network);
      x_{t-d} = sqrt(a_{t-d}) x0_hat' + sqrt(1 - a_{t-d}) eps'.
+     The temporal pose smoothness is stiff (its explicit gradient step oscillates once the
+     weight is large), so it enters as the implicit step of the same size on x0_hat'
+     (``GuidanceLosses.smooth_pose_step``: one small linear solve along time) and eps' is
+     recomputed from the result.
   3. the next iteration inverts from the last sample; a window stops early when L stops falling.
 
 Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF

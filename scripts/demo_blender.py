@@ -26,12 +26,13 @@ def main():
     parser.add_argument("--scale", type=int, default=50, help="render resolution percentage")
     args = parser.parse_args()
 
-    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="scorehmr-demo-"))
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    work_dir = tempfile.mkdtemp(prefix="scorehmr-demo-")
+    os.environ.setdefault("BLENDER_USER_RESOURCES", os.path.join(work_dir, "user"))
+    sys.path.insert(0, ROOT)
     import bpy
-    from blender_env import install_addon  # builds + installs the zip like a user would
+    from tools import extension
 
-    install_addon()
+    extension.install(work_dir, "scorehmr_demo")  # builds + installs the zip like a user would
     bpy.ops.wm.read_homefile(use_empty=True)
     result = bpy.ops.scorehmr.import_result(filepath=os.path.abspath(args.result), video_path=os.path.abspath(args.video))
     if result != {"FINISHED"}:

@@ -4,9 +4,7 @@ installed into a fresh extension repository, test result files and test rigs.
 Importing bpy here is fine for the whole pytest process: every test starts from an empty
 scene (``fresh_scene``), and the add-on is installed once per session from the built zip.
 """
-import glob
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -19,10 +17,10 @@ if ROOT not in sys.path:
 from smplcore import rotations  # noqa: E402
 from smplcore.body_model_file import default_body_model_path, load_body_model_file  # noqa: E402
 from smplcore.result import MotionResult  # noqa: E402
+from tools import extension  # noqa: E402
 
 REPO_MODULE = "scorehmr_test"
-EXTENSION_ID = "scorehmr_mocap"
-ADDON_MODULE = f"bl_ext.{REPO_MODULE}.{EXTENSION_ID}"
+ADDON_MODULE = extension.addon_module(REPO_MODULE)
 
 _SESSION_DIR = tempfile.mkdtemp(prefix="scorehmr-blender-")
 if "bpy" not in sys.modules:
@@ -31,40 +29,13 @@ if "bpy" not in sys.modules:
 import bpy  # noqa: E402
 
 
-def blender_ext_cli():
-    scripts = bpy.utils.system_resource("SCRIPTS")
-    found = glob.glob(os.path.join(scripts, "addons_core", "bl_pkg", "cli", "blender_ext.py"))
-    assert found, "Blender's extension CLI is not inside the bpy package"
-    return found[0]
-
-
-def build_zip(out_dir):
-    """Build the extension zip with Blender's own CLI; returns its path."""
-    os.makedirs(out_dir, exist_ok=True)
-    proc = subprocess.run([sys.executable, blender_ext_cli(), "build", "--source-dir", ROOT,
-                           "--output-dir", out_dir], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    zips = glob.glob(os.path.join(out_dir, f"{EXTENSION_ID}-*.zip"))
-    assert len(zips) == 1, zips
-    return zips[0]
-
-
 _installed = []
 
 
 def install_addon():
     """Build, install into a fresh local repository and enable the extension (once)."""
-    if _installed:
-        return _installed[0]
-    prefs = bpy.context.preferences
-    prefs.use_preferences_save = False
-    zip_path = build_zip(os.path.join(_SESSION_DIR, "dist"))
-    prefs.extensions.repos.new(name=REPO_MODULE, module=REPO_MODULE, source="USER",
-                               custom_directory=os.path.join(_SESSION_DIR, "repo"))
-    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo=REPO_MODULE,
-                                                      enable_on_install=True)
-    assert result == {"FINISHED"} and ADDON_MODULE in prefs.addons, result
-    _installed.append(sys.modules[ADDON_MODULE])
+    if not _installed:
+        _installed.append(extension.install(_SESSION_DIR, REPO_MODULE))
     return _installed[0]
 
 

@@ -7,16 +7,17 @@ import zipfile
 
 import blender_env
 import bpy
+from tools import extension
 
 
 def test_manifest_validates():
-    proc = subprocess.run([sys.executable, blender_env.blender_ext_cli(), "validate", blender_env.ROOT],
+    proc = subprocess.run([sys.executable, extension.blender_ext_cli(), "validate", blender_env.ROOT],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_zip_holds_the_extension_and_not_the_workspace(tmp_path):
-    names = zipfile.ZipFile(blender_env.build_zip(str(tmp_path))).namelist()
+    names = zipfile.ZipFile(extension.build_zip(str(tmp_path))).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
     for needed in ("scorehmr_blender/client.py", "smplcore/result.py", "backend/__main__.py",
                    "operators/__init__.py", "panels/sidebar.py", "requirements.txt"):
