@@ -7,10 +7,10 @@ The whole method in one file. An initial estimate x (24 rotations in 6D) is refi
      gradient: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); L = L(x0_hat);
      eps' = eps + s sqrt(1 - a_t) dL/dx_t (through x0_hat only, never through the network);
      x_{t-d} = sqrt(a_{t-d}) x0_hat' + sqrt(1 - a_{t-d}) eps'.
-     The temporal pose smoothness is stiff (its explicit gradient step oscillates once the
-     weight is large), so it enters as the implicit step of the same size on x0_hat'
-     (``GuidanceLosses.smooth_pose_step``: one small linear solve along time) and eps' is
-     recomputed from the result.
+     The temporal pose smoothness and the multi-view term are stiff (their explicit gradient
+     steps oscillate once the weight is large), so they enter as implicit steps of the same
+     size on x0_hat' (``GuidanceLosses.smooth_pose_step``: one small linear solve along time;
+     ``multiview_step``: a shrink toward the views' mean) and eps' is recomputed from the result.
   3. the next iteration inverts from the last sample; a window stops early when L stops falling.
 
 Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF
@@ -132,7 +132,7 @@ class GuidanceLosses:
                 feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
                 step = ((feet[:, 1:] - feet[:, :-1]) ** 2).sum(-1)
                 terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
-        if cfg.multiview and self.groups_are_views and v > 1:
+        if cfg.multiview and self.groups_are_views and v > 1 and "multiview" not in skip:
             body_pose = xv.reshape(v, xv.shape[1], 24, 6)[:, :, 1:]
             terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
         total = sum(terms.values(), x.sum() * 0)  # never a bare 0: callers differentiate it
@@ -161,6 +161,18 @@ class GuidanceLosses:
         system = torch.diag_embed(keep) + float(strength) * (d.T @ d)
         y = torch.linalg.solve(system, keep[..., None] * x.reshape(v, frames, -1).double())
         return y.to(x.dtype).reshape(x.shape)
+
+    @torch.no_grad()
+    def multiview_step(self, x, step):
+        """The implicit step of the multi-view term: each view's body pose moves toward the views'
+        mean by the exact proximal factor (the mean itself stays), stable for any weight."""
+        cfg, v = self.cfg, self.groups
+        if not (cfg.multiview and self.groups_are_views and v > 1):
+            return x
+        pose = x.reshape(v, -1, 24, 6).clone()
+        mean = pose[:, :, 1:].mean(0, keepdim=True)
+        pose[:, :, 1:] = mean + (pose[:, :, 1:] - mean) / (1 + 2 * step * cfg.multiview / 23)
+        return pose.reshape(x.shape)
 
     @torch.no_grad()
     def update_contacts(self, x, trans):
@@ -235,13 +247,16 @@ class ScoreHMR:
                 x_t = x.detach().requires_grad_(True)
                 ab = dm.alpha_bar(torch.tensor(t_from))
                 x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
-                # the smoothness term enters as an implicit step on x0 (see smooth_pose_step);
+                # the stiff quadratic terms (smoothness, multi-view) enter as implicit steps on x0;
                 # the translation has no gradient here (it is re-fitted in closed form)
-                grad_x, = torch.autograd.grad(losses(x0_hat, trans, skip=("smooth_pose", "smooth_trans")), [x_t])
+                grad_x, = torch.autograd.grad(
+                    losses(x0_hat, trans, skip=("smooth_pose", "smooth_trans", "multiview")), [x_t])
                 eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
                 x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
                 # the same step size as the gradient's: x0' = x0 - s (1 - a_t) / a_t dL/dx0
-                x0_guided = losses.smooth_pose_step(x0_guided, cfg.guidance_scale * (1 - ab) / ab, fixed_idx, fixed_val)
+                step = cfg.guidance_scale * (1 - ab) / ab
+                x0_guided = losses.multiview_step(x0_guided, step)
+                x0_guided = losses.smooth_pose_step(x0_guided, step, fixed_idx, fixed_val)
                 if fixed_val is not None:
                     x0_guided[fixed_idx] = fixed_val
                 eps = (x_t.detach() - ab.sqrt() * x0_guided) / (1 - ab).sqrt()

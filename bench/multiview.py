@@ -67,7 +67,7 @@ from backend.solver import initial_state  # noqa: E402
 from tools import calibrate_noise as cn  # noqa: E402
 
 DEFAULT_WEIGHT = 50.0
-DEFAULT_SWEEP = (0.0, 30.0, 50.0, 100.0, 300.0, 1000.0, 3000.0)
+DEFAULT_SWEEP = (0, 30, 50, 100, 300, 1000, 3000, 10000)
 CONFIDENT = 0.5           # landmarks counted in reprojection errors (MediaPipe's own threshold)
 METHODS = ("init", "single_view", "multiview")
 

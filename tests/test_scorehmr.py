@@ -174,6 +174,24 @@ def test_multiview_term_pulls_views_toward_one_body_pose(body):
     assert gap(x - 0.1 * g) < gap(x)
 
 
+def test_multiview_step_is_the_proximal_minimiser(body):
+    """The implicit multi-view step solves argmin_y |y - x|^2 / (2h) + multiview(y) exactly, and with
+    an enormous weight it collapses the views' body poses onto their mean (no overshoot)."""
+    rot, trans = facing_camera(2)
+    rot_b, _ = facing_camera(1, left_shoulder_z=-0.6)
+    rot[1] = rot_b[0]
+    obs = observe(body, rot, trans)
+    x = x_of(rot)
+    for weight in (50.0, 1e7):
+        cfg = ScoreHMRConfig(keypoints=0.0, multiview=weight)
+        losses = GuidanceLosses(body, torch.zeros(1, 10), obs, cfg, temporal=True, groups=2, groups_are_views=True)
+        y = losses.multiview_step(x, 0.08).requires_grad_(True)
+        g, = torch.autograd.grad(((y - x) ** 2).sum() / (2 * 0.08) + losses(y, trans), [y])
+        assert g.abs().max() < 1e-3 * max(1.0, weight / 50)
+        assert torch.allclose(y[:, :6], x[:, :6])                     # global orientation stays per view
+    assert (y[0, 6:] - y[1, 6:]).abs().max() < 1e-4
+
+
 def test_windowed_equals_one_window_when_frames_are_independent(body, diffusion):
     n = 40
     rot, trans = facing_camera(n)
