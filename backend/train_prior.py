@@ -105,7 +105,11 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     body_dev = BodyModel.load(device=device)
     state_path = out + ".state"
     step, history = 0, []
-    if resume and os.path.exists(state_path):
+    if resume and not os.path.exists(state_path):
+        # never silently start over: the checkpoint at ``out`` would be overwritten by a fresh run
+        raise SystemExit(f"--resume: no training state at {state_path} (it is written beside the checkpoint "
+                         "by the run that trained it and is not shipped); train without --resume to start over")
+    if resume:
         state = torch.load(state_path, map_location=device, weights_only=False)
         prior.load_state_dict(state["prior"]), init.load_state_dict(state["init"])
         opt_prior.load_state_dict(state["opt_prior"]), opt_init.load_state_dict(state["opt_init"])

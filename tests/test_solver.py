@@ -1,4 +1,6 @@
 """The solver with the shipped trained prior: real weights on synthetic views of held-out motion."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -59,3 +61,15 @@ def test_no_observed_frame_is_a_no_person_error(walk):
     with pytest.raises(BackendError) as err:
         solver.solve_sequence(kp, walk["image_size"], walk["focal"], 30.0)
     assert err.value.code == "no_person"
+
+
+def test_resume_without_training_state_refuses_instead_of_starting_over(tmp_path):
+    from backend.train_prior import train
+
+    out = tmp_path / "prior.pt"
+    out.write_bytes(b"an existing checkpoint")
+    with pytest.raises(SystemExit, match="no training state"):
+        clips = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "motion",
+                             "open_clips.npz")
+        train([clips], str(out), steps=1, resume=True)
+    assert out.read_bytes() == b"an existing checkpoint"
