@@ -157,8 +157,7 @@ class GuidanceLosses:
         keep = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
         keep[fixed_rows] = 1e8
         keep = keep.reshape(v, frames)
-        d = time_difference(torch.eye(frames, dtype=torch.float64, device=x.device)[None], cfg.smooth_order)[0]
-        system = torch.diag_embed(keep) + float(strength) * (d.T @ d)
+        system = torch.diag_embed(keep) + float(strength) * difference_gram(frames, cfg.smooth_order).to(x.device)
         y = torch.linalg.solve(system, keep[..., None] * x.reshape(v, frames, -1).double())
         return y.to(x.dtype).reshape(x.shape)
 
@@ -306,6 +305,13 @@ def time_difference(x, order):
     return x
 
 
+def difference_gram(length, order):
+    """D^T D (float64) for the order-th difference D over ``length`` frames: the smoothness
+    term's quadratic form, sum |D x|^2 = x^T (D^T D) x."""
+    d = time_difference(torch.eye(length, dtype=torch.float64)[None], order)[0]
+    return d.T @ d
+
+
 _OPERATORS = {}
 
 
@@ -316,8 +322,7 @@ def smoothing_operator(length, strength, order, dtype, device):
     if key not in _OPERATORS:
         if len(_OPERATORS) > 64:
             _OPERATORS.clear()
-        d = time_difference(torch.eye(length, dtype=torch.float64)[None], order)[0]
-        system = torch.eye(length, dtype=torch.float64) + float(strength) * d.T @ d
+        system = torch.eye(length, dtype=torch.float64) + float(strength) * difference_gram(length, order)
         _OPERATORS[key] = torch.linalg.inv(system).to(dtype=dtype, device=device)
     return _OPERATORS[key]
 

@@ -84,6 +84,11 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     from .body_model import BodyModel
     from .observation_noise import NoiseModel
 
+    state_path = out + ".state"
+    if resume and not os.path.exists(state_path):
+        # never silently start over: the checkpoint at ``out`` would be overwritten by a fresh run
+        raise SystemExit(f"--resume: no training state at {state_path} (it is written beside the checkpoint "
+                         "by the run that trained it and is not shipped); train without --resume to start over")
     torch.manual_seed(seed)
     every_clip = load_clips(data, amass_z_up=amass_z_up)
     clips = {name: p for name, p in every_clip.items() if not any(x in name for x in exclude)}
@@ -103,12 +108,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     opt_prior = torch.optim.Adam(prior.parameters(), lr=lr)
     opt_init = torch.optim.Adam(init.parameters(), lr=lr)
     body_dev = BodyModel.load(device=device)
-    state_path = out + ".state"
     step, history = 0, []
-    if resume and not os.path.exists(state_path):
-        # never silently start over: the checkpoint at ``out`` would be overwritten by a fresh run
-        raise SystemExit(f"--resume: no training state at {state_path} (it is written beside the checkpoint "
-                         "by the run that trained it and is not shipped); train without --resume to start over")
     if resume:
         state = torch.load(state_path, map_location=device, weights_only=False)
         prior.load_state_dict(state["prior"]), init.load_state_dict(state["init"])

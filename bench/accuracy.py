@@ -69,43 +69,41 @@ def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30
     same means per seed (one camera per clip: how much the figures swing with the viewpoint)."""
     engine = ScoreHMR(trained.diffusion, body, config)
     smplify = SMPLify(body, trained.pose_gmm, smplify_config, losses=config)
-    totals = {m: {} for m in methods}
-    per_seed = {seed: {m: {} for m in methods} for seed in seeds}
+    per_seed = {seed: {m: {} for m in methods} for seed in seeds}   # frame-weighted sums
     seed_frames = dict.fromkeys(seeds, 0)
     seconds = {m: 0.0 for m in methods}
-    frames = 0
-    filmed = [(seed, name, motion) for seed in seeds for name, motion in sorted(clips.items())]
-    generators = {seed: torch.Generator().manual_seed(seed) for seed in seeds}
-    for seed, name, (poses, clip_trans) in filmed:
-        g = generators[seed]
-        if clip_trans is None:
-            clip_trans = torch.zeros(len(poses), 3)
-        seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps)
-        n = len(poses)
-        focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], "cpu")
-        with torch.no_grad():
-            state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
-        b = state.betas
-        for method in methods:
-            started = time.perf_counter()
-            if method == "init":
-                x, t = state.x, state.trans
-            elif method == "smplify":
-                x, t = smplify.fit_sequence(state.x, state.trans, b[None], state.obs, fps=fps)
-            else:
-                x, t = engine.refine_sequence(state.x, state.trans, b[None], state.obs, fps=fps,
-                                              temporal=method == "scorehmr_temporal")
-            seconds[method] += time.perf_counter() - started
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        for name, (poses, clip_trans) in sorted(clips.items()):
+            if clip_trans is None:
+                clip_trans = torch.zeros(len(poses), 3)
+            seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps)
+            n = len(poses)
+            focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], "cpu")
             with torch.no_grad():
-                scores = evaluate(body, seq, x, t, b, fps)
-            for k, v in scores.items():
-                totals[method][k] = totals[method].get(k, 0.0) + v * n
-                per_seed[seed][method][k] = per_seed[seed][method].get(k, 0.0) + v * n
-        frames += n
-        seed_frames[seed] += n
-        if log:
-            log(f"  seed {seed} {name}: {n} frames")
-    results = {m: {k: round(v / frames, 2) for k, v in totals[m].items()} for m in methods}
+                state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+            b = state.betas
+            for method in methods:
+                started = time.perf_counter()
+                if method == "init":
+                    x, t = state.x, state.trans
+                elif method == "smplify":
+                    x, t = smplify.fit_sequence(state.x, state.trans, b[None], state.obs, fps=fps)
+                else:
+                    x, t = engine.refine_sequence(state.x, state.trans, b[None], state.obs, fps=fps,
+                                                  temporal=method == "scorehmr_temporal")
+                seconds[method] += time.perf_counter() - started
+                with torch.no_grad():
+                    scores = evaluate(body, seq, x, t, b, fps)
+                sums = per_seed[seed][method]
+                for k, v in scores.items():
+                    sums[k] = sums.get(k, 0.0) + v * n
+            seed_frames[seed] += n
+            if log:
+                log(f"  seed {seed} {name}: {n} frames")
+    frames = sum(seed_frames.values())
+    results = {m: {k: round(sum(per_seed[seed][m][k] for seed in seeds) / frames, 2) for k in per_seed[seeds[0]][m]}
+               for m in methods}
     for m in methods:
         results[m]["fps"] = round(frames / max(seconds[m], 1e-9), 1) if m != "init" else None
     by_seed = {seed: {m: {k: round(v / seed_frames[seed], 2) for k, v in per_seed[seed][m].items()} for m in methods}

@@ -47,16 +47,14 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
                ("IN_PLACE", "In Place", "Horizontal hip motion removed; vertical motion kept")])
 
 
-_classes = (BoneMapItem, ScoreHMRSettings)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory((BoneMapItem, ScoreHMRSettings))
 
 
 def register():
-    for cls in _classes:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.scorehmr = bpy.props.PointerProperty(type=ScoreHMRSettings)
 
 
 def unregister():
     del bpy.types.Scene.scorehmr
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()
