@@ -110,7 +110,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     body_dev = BodyModel.load(device=device)
     step, history = 0, []
     if resume:
-        state = torch.load(state_path, map_location=device, weights_only=False)
+        state = torch.load(state_path, map_location=device, weights_only=True)  # tensors and plain data only
         prior.load_state_dict(state["prior"]), init.load_state_dict(state["init"])
         opt_prior.load_state_dict(state["opt_prior"]), opt_init.load_state_dict(state["opt_init"])
         ema_prior.shadow, ema_init.shadow = state["ema_prior"], state["ema_init"]

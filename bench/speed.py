@@ -60,7 +60,7 @@ def refine(path, checkpoint, repeat):
     torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(checkpoint)
     body = BodyModel.load()
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     obs = Observation(**state["obs"])
     frames = state["x"].shape[0]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

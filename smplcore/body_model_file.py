@@ -49,35 +49,157 @@ class BodyModelArrays:
 
 
 class _ChumpyStandIn:
-    """Takes the place of chumpy classes while unpickling old official SMPL files."""
-
-    def __init__(self, *args, **kwargs):
-        self.__dict__["_state"] = {}
+    """Takes the place of chumpy classes while unpickling old official SMPL files: their
+    stored state is kept as data, no chumpy code runs (chumpy need not be installed)."""
 
     def __setstate__(self, state):
         self.__dict__["_state"] = state if isinstance(state, dict) else {"x": state}
 
     def to_array(self):
-        state = self._state
+        state = self.__dict__.get("_state", {})
         for key in ("x", "a", "r"):
             if key in state and isinstance(state[key], np.ndarray):
                 return state[key]
         raise BodyModelError("a chumpy array in this file has no stored values")
 
 
+class _SparseMatrix:
+    """Takes the place of scipy's csc/csr matrices (official J_regressor): the pickled
+    attributes are kept as data and made dense here; scipy is never called."""
+
+    _layout = "csc"
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise BodyModelError("a sparse matrix in this file has an unexpected stored form")
+        self.__dict__["_state"] = state
+
+    def toarray(self):
+        state = self.__dict__.get("_state", {})
+        shape = state.get("_shape", state.get("shape"))
+        try:
+            rows, cols = (int(n) for n in shape)
+            data, indices, indptr = (np.asarray(state[k]) for k in ("data", "indices", "indptr"))
+            major = cols if self._layout == "csc" else rows
+            dense = np.zeros((rows, cols), np.float64)
+            for k in range(major):
+                span = slice(int(indptr[k]), int(indptr[k + 1]))
+                if self._layout == "csc":
+                    dense[indices[span], k] = data[span]
+                else:
+                    dense[k, indices[span]] = data[span]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise BodyModelError(f"a sparse matrix in this file is malformed ({exc})") from exc
+        return dense
+
+
+def _plain_dtype(dtype):
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise BodyModelError("refusing to load an array of Python objects: a model file holds numbers only")
+    return dtype
+
+
+def _multiarray():
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+class _ArrayClass:
+    """What the pickle gets for ``numpy.ndarray``: usable only as _reconstruct's subtype."""
+
+
+def _safe_reconstruct(subtype, shape, dtype_char):
+    if subtype is not _ArrayClass:
+        raise BodyModelError("refusing to build an array of an unexpected type")
+    return _multiarray()._reconstruct(np.ndarray, shape, dtype_char)
+
+
+def _safe_dtype(spec, align=False, copy=False):
+    if not isinstance(spec, str):
+        raise BodyModelError(f"refusing a dtype described by {type(spec).__name__}")
+    return _plain_dtype(np.dtype(spec, align=bool(align), copy=bool(copy)))
+
+
+def _safe_scalar(dtype, data=None):
+    _plain_dtype(dtype)
+    if not isinstance(data, (bytes, str)):
+        raise BodyModelError("refusing a numpy scalar stored as an object")
+    return _multiarray().scalar(dtype, data)
+
+
+def _safe_zeros(shape, dtype=float):
+    return np.zeros(shape, _plain_dtype(np.dtype(dtype)))
+
+
+def _safe_frombuffer(buffer, dtype, shape, order):
+    return np.frombuffer(buffer, _plain_dtype(dtype)).reshape(shape, order=order)
+
+
+def _latin1_encode(text, encoding="latin1", errors="strict"):
+    # protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, 'latin1')
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise BodyModelError("refusing an unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+# Every global an SMPL model pickle may name, and what it gets instead. Nothing else is found,
+# so no pickle can reach a function that runs code (os.system, builtins.exec/eval, ...).
+_ALLOWED = {
+    ("numpy", "ndarray"): _ArrayClass,
+    ("numpy", "dtype"): _safe_dtype,
+    ("numpy", "zeros"): _safe_zeros,
+    ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
+    ("numpy.core.multiarray", "scalar"): _safe_scalar,
+    ("numpy._core.multiarray", "scalar"): _safe_scalar,
+    ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
+    ("_codecs", "encode"): _latin1_encode,
+    # inert containers that chumpy's pickled state may hold
+    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
+    ("collections", "OrderedDict"): dict,
+}
+_SPARSE_MODULES = ("scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse.csr", "scipy.sparse._csr",
+                   "scipy.sparse.compressed", "scipy.sparse._compressed")
+
+
+def _sparse_class(layout):
+    """The class a csc/csr pickle gets: NEWOBJ makes an empty stand-in, BUILD fills its state."""
+    return type(f"{layout}_matrix", (_SparseMatrix,), {"_layout": layout})
+
+
 class _SmplUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        if module.startswith("chumpy"):
+        if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyStandIn
-        if module.startswith(("numpy", "scipy.sparse", "_codecs", "copyreg", "builtins", "collections")):
-            return super().find_class(module, name)
-        raise BodyModelError(f"refusing to load unexpected object {module}.{name}")
+        if module in _SPARSE_MODULES and name in ("csc_matrix", "csr_matrix"):
+            return _sparse_class(name[:3])
+        found = _ALLOWED.get((module, name))
+        if found is None:
+            raise BodyModelError(f"refusing to load unexpected object {module}.{name} "
+                                 "(a model file holds arrays only; this one may be malicious)")
+        return found
+
+
+def _check_plain(value, name, path):
+    """Everything read must be plain data: arrays of numbers/strings, scalars or stand-ins."""
+    if isinstance(value, np.ndarray):
+        _plain_dtype(value.dtype)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, name, path)
+    elif not isinstance(value, (str, bytes, int, float, bool, np.generic, _ChumpyStandIn, _SparseMatrix,
+                                type(None))):
+        raise BodyModelError(f"{path}: field '{name}' holds a {type(value).__name__}, not an array")
 
 
 def _to_dense(value, name, path):
     if isinstance(value, _ChumpyStandIn):
         value = value.to_array()
-    if hasattr(value, "toarray"):  # scipy sparse (official J_regressor)
+    if isinstance(value, _SparseMatrix):
         value = value.toarray()
     try:
         return np.asarray(value)
@@ -87,12 +209,21 @@ def _to_dense(value, name, path):
 
 def _read_raw(path):
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=True) as data:
-            return {k: data[k] for k in data.files}
+        raw = {}
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                try:
+                    raw[key] = data[key]
+                except ValueError as exc:  # an object array: reading it would unpickle
+                    raise BodyModelError(f"{path}: field '{key}' holds pickled Python objects; refusing to "
+                                         "read it (a model file holds numeric arrays only)") from exc
+        return raw
     with open(path, "rb") as fh:
         raw = _SmplUnpickler(fh, encoding="latin1").load()
     if not isinstance(raw, dict):
         raise BodyModelError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
+    for key, value in raw.items():
+        _check_plain(value, key, path)
     return raw
 
 
@@ -155,7 +286,7 @@ def load_body_model_file(path) -> BodyModelArrays:
         if not np.any(posedirs):
             posedirs = None
     known = {"v_template", "shapedirs", "J_regressor", "weights", "f", "kintree_table", "posedirs"}
-    extras = {k: val for k, val in raw.items() if k not in known and not isinstance(val, _ChumpyStandIn)}
+    extras = {k: val for k, val in raw.items() if k not in known and not isinstance(val, (_ChumpyStandIn, _SparseMatrix))}
     return BodyModelArrays(
         path=path, model_id=f"{os.path.splitext(os.path.basename(path))[0]}:{file_id(path)}",
         v_template=v, shapedirs=shapedirs, posedirs=posedirs, j_regressor=jreg, weights=weights,

@@ -100,8 +100,10 @@ class MotionResult:
         if not os.path.isfile(path):
             raise ResultFileError(f"result file not found: {path}")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            with np.load(path, allow_pickle=False) as data:  # never unpickle: files are shared
+                arrays = {k: _read_plain(data, k, path) for k in data.files}
+        except ResultFileError:
+            raise
         except Exception as exc:  # zip/npy errors come in many types
             raise ResultFileError(f"cannot read {path} as a .npz result file: {exc}") from exc
         missing = [k for k in _REQUIRED if k not in arrays]
@@ -120,6 +122,16 @@ class MotionResult:
 
 _REQUIRED = ("poses", "trans", "betas", "mocap_framerate", "frame_index", "valid",
              "keypoints_2d", "focal_length", "image_size", "body_model", "version")
+
+
+def _read_plain(data, key, path):
+    try:
+        return data[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise ResultFileError(f"{os.path.basename(path)}: '{key}' holds pickled Python objects; refusing to read "
+                              "it (result files hold plain numeric and text arrays only)") from exc
 
 
 def _check(array, shape, name, kind):

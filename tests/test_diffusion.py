@@ -58,7 +58,7 @@ def test_a_few_training_steps_lower_the_loss():
 def test_checkpoint_round_trip_gives_finite_poses(tmp_path):
     model = PoseDiffusion(PriorConfig(hidden=128))
     torch.save(model.checkpoint(), tmp_path / "p.pt")
-    back = PoseDiffusion.from_checkpoint(torch.load(tmp_path / "p.pt", map_location="cpu", weights_only=False))
+    back = PoseDiffusion.from_checkpoint(torch.load(tmp_path / "p.pt", map_location="cpu", weights_only=True))
     x = back.sample(4, steps=10, generator=torch.Generator().manual_seed(0))
     assert x.shape == (4, POSE_DIM) and torch.isfinite(x).all()
 

@@ -235,7 +235,7 @@ def detect_views(videos, cache=CACHE):
 
     path = os.path.join(cache, "detections.npz")
     if os.path.isfile(path):
-        saved = np.load(path)
+        saved = np.load(path, allow_pickle=False)
         return saved["keypoints"], saved["found"], float(saved["fps"]), [tuple(s) for s in saved["sizes"]]
     runs = []
     for name in videos:

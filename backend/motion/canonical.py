@@ -93,7 +93,7 @@ def save_clips(path, clips):
 
 
 def load_clips(path):
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         table = json.loads(str(f["clips"]))
         poses, trans, betas = f["poses"].astype(np.float32), f["trans"], f["betas"]
     out = []

@@ -44,7 +44,7 @@ TARGETS = (
 
 
 def import_joint_positions(model, path, name=None, max_frames=None, iters=400):
-    positions = np.load(path)
+    positions = np.load(path, allow_pickle=False)
     if positions.ndim != 3 or positions.shape[1:] != (len(JOINT_NAMES), 3):
         raise ValueError(f"{path}: expected (T, {len(JOINT_NAMES)}, 3) joint positions, got {positions.shape}")
     name = name or os.path.basename(os.path.dirname(path))
