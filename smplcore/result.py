@@ -12,7 +12,7 @@ import numpy as np
 
 from .skeleton import NUM_JOINTS, NUM_LANDMARKS
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2   # 2: optional cam_to_world and world_note (version 1 files still load)
 NUM_BETAS = 10
 
 
@@ -33,6 +33,10 @@ class MotionResult:
     image_size: np.ndarray       # (2,) width, height in pixels
     body_model: str              # id of the body model the poses were solved on
     version: int = RESULT_VERSION
+    # optional: camera pose in a world with Z up and the floor at z = 0, metres, (4, 4) or
+    # (T, 4, 4): x_world = cam_to_world @ [x_cam; 1]. None when unknown (e.g. a moving camera)
+    cam_to_world: np.ndarray | None = None
+    world_note: str = ""         # why there is no cam_to_world (shown to the user), else empty
     extras: dict = field(default_factory=dict)  # optional arrays other tools may add
 
     @property
@@ -61,6 +65,8 @@ class MotionResult:
             raise ResultFileError(f"'focal_length' must be positive, got {self.focal_length}")
         if np.any(self.image_size <= 0):
             raise ResultFileError(f"'image_size' must be positive, got {self.image_size.tolist()}")
+        if self.cam_to_world is not None:
+            _check_rigid(self.cam_to_world, t)
         if not self.body_model:
             raise ResultFileError("'body_model' is empty: the result must name its body model")
         if self.version > RESULT_VERSION:
@@ -81,6 +87,10 @@ class MotionResult:
             body_model=np.str_(self.body_model), version=np.int64(self.version),
             gender=np.str_("neutral"),  # AMASS readers expect it
         )
+        if self.cam_to_world is not None:
+            arrays["cam_to_world"] = np.asarray(self.cam_to_world, np.float32)
+        if self.world_note:
+            arrays["world_note"] = np.str_(self.world_note)
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
@@ -109,13 +119,14 @@ class MotionResult:
         missing = [k for k in _REQUIRED if k not in arrays]
         if missing:
             raise ResultFileError(f"{os.path.basename(path)} is not a ScoreHMR result: missing {', '.join(missing)}")
-        known = set(_REQUIRED) | {"gender"}
+        known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note"}
         return cls(
             poses=arrays["poses"], trans=arrays["trans"], betas=arrays["betas"],
             mocap_framerate=float(arrays["mocap_framerate"]), frame_index=arrays["frame_index"],
             valid=arrays["valid"], keypoints_2d=arrays["keypoints_2d"],
             focal_length=float(arrays["focal_length"]), image_size=arrays["image_size"],
             body_model=str(arrays["body_model"]), version=int(arrays["version"]),
+            cam_to_world=arrays.get("cam_to_world"), world_note=str(arrays.get("world_note", "")),
             extras={k: v for k, v in arrays.items() if k not in known},
         ).validate()
 
@@ -141,3 +152,18 @@ def _check(array, shape, name, kind):
         raise ResultFileError(f"'{name}' has shape {array.shape}, expected {want}")
     if not np.issubdtype(array.dtype, kind):
         raise ResultFileError(f"'{name}' has dtype {array.dtype}, expected {np.dtype(kind).name}")
+
+
+def _check_rigid(matrix, t):
+    """cam_to_world: (4, 4) or (T, 4, 4), finite, a rotation and a translation (no scale)."""
+    m = np.asarray(matrix)
+    if m.shape not in ((4, 4), (t, 4, 4)) or not np.issubdtype(m.dtype, np.floating):
+        raise ResultFileError(f"'cam_to_world' has shape {m.shape} and dtype {m.dtype}, expected float (4, 4) or (T, 4, 4)")
+    if not np.all(np.isfinite(m)):
+        raise ResultFileError("'cam_to_world' contains NaN or infinite values")
+    m = m.reshape(-1, 4, 4).astype(np.float64)
+    rot = m[:, :3, :3]
+    if (np.abs(m[:, 3] - [0, 0, 0, 1]).max() > 1e-6
+            or np.abs(rot @ np.swapaxes(rot, 1, 2) - np.eye(3)).max() > 1e-4 or np.any(np.linalg.det(rot) < 0)):
+        raise ResultFileError("'cam_to_world' must be a rigid transform: a rotation, a translation and "
+                              "a last row 0 0 0 1")

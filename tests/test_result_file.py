@@ -55,3 +55,32 @@ def test_newer_version_asks_for_an_update(tmp_path):
     r.version = 99
     with pytest.raises(ResultFileError, match="update the add-on"):
         r.validate()
+
+
+def test_cam_to_world_round_trips_and_old_files_still_load(tmp_path):
+    r = make_result()
+    r.version = 1                    # a file written before the world frame existed
+    r.save(tmp_path / "old.npz")
+    old = MotionResult.load(tmp_path / "old.npz")
+    assert old.cam_to_world is None and old.world_note == ""
+    pose = np.eye(4)
+    pose[:3, :3] = [[1, 0, 0], [0, 0, 1], [0, -1, 0]]
+    pose[:3, 3] = [0.0, -3.0, 1.5]
+    r = make_result()
+    r.cam_to_world = pose
+    r.save(tmp_path / "world.npz")
+    back = MotionResult.load(tmp_path / "world.npz")
+    assert back.version == 2 and np.allclose(back.cam_to_world, pose) and "cam_to_world" not in back.extras
+
+
+@pytest.mark.parametrize("matrix, message", [
+    (np.eye(3), "shape"),
+    (np.diag([2.0, 2.0, 2.0, 1.0]), "rigid"),
+    (np.diag([1.0, 1.0, -1.0, 1.0]), "rigid"),
+    (np.full((4, 4), np.nan), "NaN"),
+])
+def test_bad_cam_to_world_is_refused(tmp_path, matrix, message):
+    r = make_result()
+    r.cam_to_world = matrix
+    with pytest.raises(ResultFileError, match=message):
+        r.save(tmp_path / "bad.npz")
