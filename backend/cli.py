@@ -1,7 +1,6 @@
 """Command-line interface: ``python -m backend <command>``."""
 import argparse
 import json
-import sys
 
 from backend.job_commands import add_commands as add_job_commands
 

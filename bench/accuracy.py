@@ -13,26 +13,24 @@ Writes bench/results/accuracy.json.
 import argparse
 import json
 import os
-import sys
 import time
 
+import torch
+
+from backend import metrics
+from backend.body_model import BodyModel
+from backend.device import SOLVER_CPU_THREADS
+from backend.camera import project
+from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.geometry import rot6d_to_matrix
+from backend.observation_noise import NoiseModel
+from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
+from backend.smplify import SMPLify, SMPLifyConfig
+from backend.solver import camera_tensors, initial_state
+from backend.synthetic import observe_sequence
+from backend.train_prior import load_clips
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
-
-from backend import metrics  # noqa: E402
-from backend.body_model import BodyModel  # noqa: E402
-from backend.device import SOLVER_CPU_THREADS  # noqa: E402
-from backend.camera import project  # noqa: E402
-from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
-from backend.geometry import rot6d_to_matrix  # noqa: E402
-from backend.observation_noise import NoiseModel  # noqa: E402
-from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig  # noqa: E402
-from backend.smplify import SMPLify, SMPLifyConfig  # noqa: E402
-from backend.solver import camera_tensors, initial_state  # noqa: E402
-from backend.synthetic import observe_sequence  # noqa: E402
-from backend.train_prior import load_clips  # noqa: E402
 
 METHODS = ("init", "smplify", "scorehmr_single", "scorehmr_temporal")
 

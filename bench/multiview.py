@@ -49,22 +49,20 @@ import argparse
 import itertools
 import json
 import os
-import sys
 import time
 
+import numpy as np
+import torch
+
+from backend import metrics
+from backend.body_model import BodyModel
+from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.geometry import rot6d_to_matrix
+from backend.scorehmr import ScoreHMR, ScoreHMRConfig
+from backend.solver import initial_state
+from tools import calibrate_noise as cn
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from backend import metrics  # noqa: E402
-from backend.body_model import BodyModel  # noqa: E402
-from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
-from backend.geometry import rot6d_to_matrix  # noqa: E402
-from backend.scorehmr import Observation, ScoreHMR, ScoreHMRConfig  # noqa: E402
-from backend.solver import initial_state  # noqa: E402
-from tools import calibrate_noise as cn  # noqa: E402
 
 DEFAULT_WEIGHT = 50.0
 DEFAULT_SWEEP = (0, 30, 50, 100, 300, 1000, 3000, 10000)

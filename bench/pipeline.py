@@ -22,15 +22,13 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from backend import detect, pipeline, video
+from backend.errors import BackendError
 
-from backend import detect, pipeline, video  # noqa: E402
-from backend.errors import BackendError  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DEFAULT_VIDEO = os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4")
 RESULTS = os.path.join(ROOT, "bench", "results", "pipeline.json")

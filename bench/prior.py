@@ -13,19 +13,18 @@ import os
 import sys
 import time
 
+import torch
+
+from backend import metrics
+from backend.body_model import BodyModel
+from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.geometry import matrix_to_axis_angle, rot6d_to_matrix, matrix_to_rot6d
+from backend.joint_limits import inside_limits
+from backend.observation_noise import NoiseModel, person_size, summarize
+from backend.synthetic import MotionBank, SyntheticObservations
+from backend.train_prior import load_clips
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
-
-from backend import metrics  # noqa: E402
-from backend.body_model import BodyModel  # noqa: E402
-from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
-from backend.geometry import matrix_to_axis_angle, rot6d_to_matrix, matrix_to_rot6d  # noqa: E402
-from backend.joint_limits import inside_limits  # noqa: E402
-from backend.observation_noise import NoiseModel, person_size, summarize  # noqa: E402
-from backend.synthetic import MotionBank, SyntheticObservations  # noqa: E402
-from backend.train_prior import load_clips  # noqa: E402
 
 
 def joints_of(body, x, betas):

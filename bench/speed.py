@@ -18,7 +18,6 @@ import time
 from dataclasses import asdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def prepare(frames, checkpoint, path):

@@ -14,18 +14,17 @@ import os
 import sys
 from dataclasses import replace
 
+import torch
+
+from backend.body_model import BodyModel
+from backend.device import SOLVER_CPU_THREADS
+from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.observation_noise import NoiseModel
+from backend.scorehmr import ScoreHMRConfig
+from backend.smplify import SMPLifyConfig
+from bench.accuracy import load_heldout, run_methods
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
-
-from backend.body_model import BodyModel  # noqa: E402
-from backend.device import SOLVER_CPU_THREADS  # noqa: E402
-from backend.checkpoints import default_checkpoint_path, load_prior  # noqa: E402
-from backend.observation_noise import NoiseModel  # noqa: E402
-from backend.scorehmr import ScoreHMRConfig  # noqa: E402
-from backend.smplify import SMPLifyConfig  # noqa: E402
-from bench.accuracy import load_heldout, run_methods  # noqa: E402
 
 # training clips that look like the held-out mix: short fast DeepMimic motions and a long climb
 DEFAULT_CLIPS = ["humanoid3d_run", "humanoid3d_dance_a", "walker_turn_left0", "humanoid3d_punch", "humanoid3d_jump",

@@ -13,7 +13,6 @@ import os
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
@@ -28,7 +27,6 @@ def main():
 
     work_dir = tempfile.mkdtemp(prefix="scorehmr-demo-")
     os.environ.setdefault("BLENDER_USER_RESOURCES", os.path.join(work_dir, "user"))
-    sys.path.insert(0, ROOT)
     import bpy
     from tools import extension
 

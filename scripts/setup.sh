@@ -28,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 [ "$reqs" = requirements-dev.txt ] && { .venv/bin/python tools/fetch_motion_data.py --quiet || echo "setup: open motion sources not fetched (offline?): motion-import tests will skip" >&2; }
 stamp=.venv/.requirements-stamp
-want="$(cat requirements.txt "$reqs" | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt "$reqs" pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then
   exit 0
 fi
@@ -37,5 +37,7 @@ echo "setup: installing $reqs into .venv (first run takes a few minutes)"
 # torch first and alone: its pinned CPU build must be what every later resolver sees
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$reqs"
-cat requirements.txt "$reqs" | sha256sum | cut -d' ' -f1 > "$stamp"
+# the project itself, editable (pyproject.toml): tools/, bench/ and tests/ import its packages
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+echo "$want" > "$stamp"
 echo "setup: done"

@@ -4,4 +4,5 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest -q tests "$@"

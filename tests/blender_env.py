@@ -5,28 +5,21 @@ Importing bpy here is fine for the whole pytest process: every test starts from 
 scene (``fresh_scene``), and the add-on is installed once per session from the built zip.
 """
 import os
-import sys
-import tempfile
 
+import bpy
 import numpy as np
 
+from smplcore import rotations
+from smplcore.body_model_file import default_body_model_path, load_body_model_file
+from smplcore.result import MotionResult
+from tools import extension
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from smplcore import rotations  # noqa: E402
-from smplcore.body_model_file import default_body_model_path, load_body_model_file  # noqa: E402
-from smplcore.result import MotionResult  # noqa: E402
-from tools import extension  # noqa: E402
-
 REPO_MODULE = "scorehmr_test"
 ADDON_MODULE = extension.addon_module(REPO_MODULE)
 
-_SESSION_DIR = tempfile.mkdtemp(prefix="scorehmr-blender-")
-if "bpy" not in sys.modules:
-    # a fresh user folder: no user preferences, extensions or startup file leak into the tests
-    os.environ["BLENDER_USER_RESOURCES"] = os.path.join(_SESSION_DIR, "user")
-import bpy  # noqa: E402
+# the throw-away user folder tests/conftest.py gave bpy; the extension repository goes beside it
+_SESSION_DIR = os.path.dirname(os.environ["BLENDER_USER_RESOURCES"])
 
 
 _installed = []

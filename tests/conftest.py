@@ -1,7 +1,10 @@
-"""Shared test setup: the repository root (the extension root) is importable."""
-import os
-import sys
+"""Shared test setup.
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+Blender (the bpy module) reads its user folder once, when first imported: point it at a
+throw-away one before any test module imports bpy, so that no user preferences, extensions or
+startup file leak into the tests (tests/blender_env.py installs the extension there).
+"""
+import os
+import tempfile
+
+os.environ["BLENDER_USER_RESOURCES"] = os.path.join(tempfile.mkdtemp(prefix="scorehmr-blender-"), "user")

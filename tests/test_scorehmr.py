@@ -1,5 +1,4 @@
 """The ScoreHMR guidance engine: DDIM equivalence, loss gradients, windows, missing detections."""
-import numpy as np
 import pytest
 import torch
 

@@ -21,14 +21,13 @@ Axes: anny is +X left, -Y forward, +Z up; SMPL is +X left, +Y up, +Z forward.
 import argparse
 import os
 import pickle
-import sys
 
 import numpy as np
 from scipy.optimize import nnls
 
+from smplcore.skeleton import JOINT_NAMES, LANDMARK_NAMES, NUM_JOINTS, PARENTS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from smplcore.skeleton import JOINT_NAMES, LANDMARK_NAMES, NUM_JOINTS, PARENTS  # noqa: E402
 
 GENERATOR_VERSION = 1
 NUM_SAMPLES = 400

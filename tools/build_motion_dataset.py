@@ -14,17 +14,15 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-from fetch_motion_data import fetch_all  # noqa: E402
+from backend.body_model import BodyModel
+from backend.motion.asf_amc import import_asf_amc
+from backend.motion.bvh import import_bvh
+from backend.motion.canonical import save_clips
+from backend.motion.deepmimic import import_deepmimic
+from backend.motion.joint_positions import import_joint_positions
+from tools.fetch_motion_data import fetch_all
 
-from backend.body_model import BodyModel  # noqa: E402
-from backend.motion.asf_amc import import_asf_amc  # noqa: E402
-from backend.motion.bvh import import_bvh  # noqa: E402
-from backend.motion.canonical import save_clips  # noqa: E402
-from backend.motion.deepmimic import import_deepmimic  # noqa: E402
-from backend.motion.joint_positions import import_joint_positions  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # source -> why its clips are not shipped
 NOT_SHIPPED = {

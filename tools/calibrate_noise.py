@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smplcore.skeleton import LANDMARK_MIRROR, LANDMARK_NAMES, NUM_LANDMARKS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from smplcore.skeleton import LANDMARK_MIRROR, LANDMARK_NAMES, NUM_LANDMARKS  # noqa: E402
 
 POSE2SIM_VERSION = "0.10.49"
 DEMO = "Pose2Sim/Demo_SinglePerson"
