@@ -12,8 +12,9 @@ import numpy as np
 
 from .skeleton import NUM_JOINTS, NUM_LANDMARKS
 
-RESULT_VERSION = 2   # 2: optional cam_to_world and world_note (version 1 files still load)
+RESULT_VERSION = 3   # 2: optional cam_to_world and world_note; 3: optional hand_poses, hand_valid
 NUM_BETAS = 10
+NUM_HAND_JOINTS = 15  # per hand, SMPL-H order (index, middle, pinky, ring, thumb; 3 each)
 
 
 class ResultFileError(ValueError):
@@ -37,6 +38,10 @@ class MotionResult:
     # (T, 4, 4): x_world = cam_to_world @ [x_cam; 1]. None when unknown (e.g. a moving camera)
     cam_to_world: np.ndarray | None = None
     world_note: str = ""         # why there is no cam_to_world (shown to the user), else empty
+    # optional: fingers, axis-angle relative to their parents, (T, 90) = left 15 joints then
+    # right 15 in SMPL-H order; hand_valid (T, 2) left, right: False where a hand was not seen
+    hand_poses: np.ndarray | None = None
+    hand_valid: np.ndarray | None = None
     extras: dict = field(default_factory=dict)  # optional arrays other tools may add
 
     @property
@@ -67,6 +72,13 @@ class MotionResult:
             raise ResultFileError(f"'image_size' must be positive, got {self.image_size.tolist()}")
         if self.cam_to_world is not None:
             _check_rigid(self.cam_to_world, t)
+        if (self.hand_poses is None) != (self.hand_valid is None):
+            raise ResultFileError("'hand_poses' and 'hand_valid' come together: one is missing")
+        if self.hand_poses is not None:
+            _check(self.hand_poses, (t, 2 * NUM_HAND_JOINTS * 3), "hand_poses", np.floating)
+            _check(self.hand_valid, (t, 2), "hand_valid", np.bool_)
+            if not np.all(np.isfinite(self.hand_poses)):
+                raise ResultFileError("'hand_poses' contains NaN or infinite values")
         if not self.body_model:
             raise ResultFileError("'body_model' is empty: the result must name its body model")
         if self.version > RESULT_VERSION:
@@ -91,6 +103,9 @@ class MotionResult:
             arrays["cam_to_world"] = np.asarray(self.cam_to_world, np.float32)
         if self.world_note:
             arrays["world_note"] = np.str_(self.world_note)
+        if self.hand_poses is not None:
+            arrays["hand_poses"] = np.asarray(self.hand_poses, np.float32)
+            arrays["hand_valid"] = np.asarray(self.hand_valid, bool)
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
@@ -119,7 +134,7 @@ class MotionResult:
         missing = [k for k in _REQUIRED if k not in arrays]
         if missing:
             raise ResultFileError(f"{os.path.basename(path)} is not a ScoreHMR result: missing {', '.join(missing)}")
-        known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note"}
+        known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note", "hand_poses", "hand_valid"}
         return cls(
             poses=arrays["poses"], trans=arrays["trans"], betas=arrays["betas"],
             mocap_framerate=float(arrays["mocap_framerate"]), frame_index=arrays["frame_index"],
@@ -127,6 +142,7 @@ class MotionResult:
             focal_length=float(arrays["focal_length"]), image_size=arrays["image_size"],
             body_model=str(arrays["body_model"]), version=int(arrays["version"]),
             cam_to_world=arrays.get("cam_to_world"), world_note=str(arrays.get("world_note", "")),
+            hand_poses=arrays.get("hand_poses"), hand_valid=arrays.get("hand_valid"),
             extras={k: v for k, v in arrays.items() if k not in known},
         ).validate()
 

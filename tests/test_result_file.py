@@ -70,7 +70,7 @@ def test_cam_to_world_round_trips_and_old_files_still_load(tmp_path):
     r.cam_to_world = pose
     r.save(tmp_path / "world.npz")
     back = MotionResult.load(tmp_path / "world.npz")
-    assert back.version == 2 and np.allclose(back.cam_to_world, pose) and "cam_to_world" not in back.extras
+    assert back.version == 3 and np.allclose(back.cam_to_world, pose) and "cam_to_world" not in back.extras
 
 
 @pytest.mark.parametrize("matrix, message", [
@@ -82,5 +82,31 @@ def test_cam_to_world_round_trips_and_old_files_still_load(tmp_path):
 def test_bad_cam_to_world_is_refused(tmp_path, matrix, message):
     r = make_result()
     r.cam_to_world = matrix
+    with pytest.raises(ResultFileError, match=message):
+        r.save(tmp_path / "bad.npz")
+
+
+def test_hands_round_trip_and_files_without_hands_still_load(tmp_path):
+    r = make_result()
+    r.save(tmp_path / "body.npz")
+    assert MotionResult.load(tmp_path / "body.npz").hand_poses is None
+    r.hand_poses = np.random.default_rng(1).normal(scale=0.3, size=(12, 90))
+    r.hand_valid = np.ones((12, 2), dtype=bool)
+    r.hand_valid[3, 0] = False
+    r.save(tmp_path / "hands.npz")
+    back = MotionResult.load(tmp_path / "hands.npz")
+    assert np.allclose(back.hand_poses, r.hand_poses, atol=1e-6) and not back.hand_valid[3, 0]
+    assert "hand_poses" not in back.extras and back.version == 3
+
+
+@pytest.mark.parametrize("poses, valid, message", [
+    (np.zeros((12, 90)), None, "come together"),
+    (np.zeros((12, 45)), np.ones((12, 2), bool), "hand_poses"),
+    (np.zeros((12, 90)), np.ones((12, 1), bool), "hand_valid"),
+    (np.full((12, 90), np.inf), np.ones((12, 2), bool), "NaN or infinite"),
+])
+def test_bad_hands_are_refused(tmp_path, poses, valid, message):
+    r = make_result()
+    r.hand_poses, r.hand_valid = poses, valid
     with pytest.raises(ResultFileError, match=message):
         r.save(tmp_path / "bad.npz")
