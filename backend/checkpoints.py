@@ -27,6 +27,27 @@ def checkpoint_status(path=None):
     return status
 
 
+def check_checkpoint_file(path):
+    """Cheap check before the slow stages (no torch import): the file exists and is a torch archive."""
+    import zipfile
+
+    from backend.errors import BackendError
+
+    if not os.path.isfile(path):
+        raise BackendError("bad_checkpoint", f"checkpoint file not found: {path}",
+                           "point --checkpoint at a file written by 'python -m backend train-prior', "
+                           "or leave it out to use the shipped one")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BackendError("bad_checkpoint", f"{path} is not a torch checkpoint ({exc})",
+                           "point --checkpoint at a file written by 'python -m backend train-prior'") from exc
+    if not any(name.endswith("/data.pkl") for name in names):
+        raise BackendError("bad_checkpoint", f"{path} is a zip file but not a torch checkpoint",
+                           "point --checkpoint at a file written by 'python -m backend train-prior'")
+
+
 @dataclass
 class TrainedPrior:
     diffusion: object      # PoseDiffusion (EMA weights)

@@ -7,6 +7,9 @@ never reaches the client as silence.
 from smplcore.protocol import ERROR_EXIT_CODES
 
 
+BODY_MODEL_HINT = "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset (the shipped model)"
+
+
 class BackendError(Exception):
     """A failure with a protocol error code, a message for the user and what to do about it."""
 

@@ -72,7 +72,7 @@ def _run_one(video_path, out, args, label="") -> int:
     try:
         result = run_video(video_path, out, start=args.start, end=args.end, device=args.device,
                            body_model=args.body_model, checkpoint=args.checkpoint, focal=args.focal,
-                           progress=bars)
+                           progress=bars, overwrite=args.overwrite)
     except (Exception, KeyboardInterrupt) as exc:
         bars.close()
         return _report_failure(exc, label)
@@ -104,6 +104,10 @@ def run_folder(args) -> int:
     if not os.path.isdir(args.folder):
         print(f"error: not a folder: {args.folder}", file=sys.stderr)
         return ERROR_EXIT_CODES["bad_request"]
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        print(f"error: --out {args.out} is a file; run-folder writes one result per video into a folder",
+              file=sys.stderr)
+        return ERROR_EXIT_CODES["bad_request"]
     videos = sorted(name for name in os.listdir(args.folder)
                     if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith("."))
     if not videos:
@@ -115,7 +119,7 @@ def run_folder(args) -> int:
         # clip.mp4 and clip.mov in one folder must not share clip.npz
         out = os.path.join(args.out, (name if stems.count(stem) > 1 else stem) + ".npz")
         label = f"[{position}/{len(videos)}] {name}: "
-        if os.path.exists(out) and _already_done(out):
+        if os.path.isfile(out) and _already_done(out):
             print(f"{label}skipped, {out} exists", file=sys.stderr)
             counts["skipped"] += 1
             continue
@@ -145,6 +149,8 @@ def _add_solve_options(parser):
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="ScoreHMR prior checkpoint (default: the shipped one)")
     parser.add_argument("--focal", type=float, default=None, metavar="PX",
                         help="focal length in pixels (default: a 55 degree horizontal field of view)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file even when it is not a result file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
 
 

@@ -18,8 +18,11 @@ import time
 import numpy as np
 
 from backend import detect, track, video
+from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
-from backend.errors import BackendError, Cancelled
+from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
+from backend.output import check_output
+from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MotionResult
 from smplcore.skeleton import NUM_JOINTS
 
@@ -46,31 +49,21 @@ def _solver():
 
 
 def _checked_inputs(device, body_model, checkpoint, defer_auto=False):
-    """Fail before the slow stages on what can be checked at once. With ``defer_auto``, "auto"
-    stays unresolved (resolving it imports torch, which can happen in the background)."""
-    if body_model is not None and not os.path.isfile(body_model):
-        raise BackendError("bad_body_model", f"body model file not found: {body_model}",
-                           "point --body-model at an SMPL-format .pkl/.npz, or leave it out to use the shipped model")
-    if checkpoint is not None and not os.path.isfile(checkpoint):
-        raise BackendError("bad_checkpoint", f"checkpoint file not found: {checkpoint}",
-                           "point --checkpoint at a trained prior, or leave it out to use the shipped one")
+    """Fail before the slow stages on every input that can be checked at once: the body model
+    is read and validated (numpy only), the checkpoint must at least be a torch archive (its
+    full load runs with the models, and a failure there stops detection at once). With
+    ``defer_auto``, "auto" stays unresolved (resolving it imports torch, which can happen in
+    the background)."""
+    if body_model is not None:
+        try:
+            load_body_model_file(body_model)
+        except BodyModelError as exc:
+            raise BackendError("bad_body_model", str(exc), BODY_MODEL_HINT) from exc
+    if checkpoint is not None:
+        check_checkpoint_file(checkpoint)
     if defer_auto and (device or "auto").strip().lower() == "auto":
         return "auto"
     return resolve_device(device)
-
-
-def _prepare_output(out) -> str:
-    out = os.fspath(out)
-    folder = os.path.dirname(os.path.abspath(out))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise BackendError("bad_request", f"cannot create the output folder {folder}: {exc.strerror}",
-                           "choose an output path in a folder you can write to") from exc
-    if not os.access(folder, os.W_OK):
-        raise BackendError("bad_request", f"the output folder is not writable: {folder}",
-                           "choose an output path in a folder you can write to")
-    return out
 
 
 class _SolverPreload:
@@ -94,6 +87,10 @@ class _SolverPreload:
         except BaseException as exc:  # noqa: BLE001 - handed to the job in get()
             self._error = exc
 
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
     def get(self):
         """``(solver module, device)`` once loaded."""
         self._thread.join()
@@ -103,18 +100,20 @@ class _SolverPreload:
 
 
 class _Reporter:
-    """Adapts ``progress(stage, done, total)`` and the cancel event for the stages."""
+    """Adapts ``progress(stage, done, total)`` and the cancel event for the stages; ``abort()``
+    (optional) stops them too, e.g. when the models failed to load while detecting."""
 
-    def __init__(self, progress, cancel):
+    def __init__(self, progress, cancel, abort=None):
         self._progress = progress
         self._cancel = cancel
+        self._abort = abort
 
     def __call__(self, stage, done, total):
         if self._progress is not None:
             self._progress(stage, int(done), int(total))
 
     def should_cancel(self) -> bool:
-        return self._cancel is not None and self._cancel.is_set()
+        return (self._cancel is not None and self._cancel.is_set()) or (self._abort is not None and self._abort())
 
     def check(self):
         if self.should_cancel():
@@ -124,12 +123,12 @@ class _Reporter:
         return lambda done, total: self(name, done, total)
 
 
-def detect_person(video_path, start=None, end=None, progress=None, cancel=None):
+def detect_person(video_path, start=None, end=None, progress=None, cancel=None, abort=None):
     """Decode + detect + pick the main person: ``(info, detections, keypoints, valid)``.
 
     ``keypoints`` are the detections with every frame not showing the main person zeroed.
     """
-    report = _Reporter(progress, cancel)
+    report = _Reporter(progress, cancel, abort)
     info = video.probe(video_path)
     first, stop = video.frame_range(info, start, end)
     started = time.perf_counter()
@@ -149,16 +148,23 @@ def detect_person(video_path, start=None, end=None, progress=None, cancel=None):
 
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
-              focal=None, progress=None, cancel=None) -> MotionResult:
+              focal=None, progress=None, cancel=None, overwrite=False) -> MotionResult:
     """Video in, validated result file out (see the module docstring)."""
     report = _Reporter(progress, cancel)
-    out = _prepare_output(out)
-    device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
+    out = check_output(out, (video_path, body_model, checkpoint), overwrite)
     if focal is not None and not (math.isfinite(focal) and focal > 0):
         raise BackendError("bad_request", f"focal length must be a positive number of pixels, got {focal}",
                            "leave --focal out to assume a 55 degree horizontal field of view")
+    video.probe(video_path)  # an unreadable video fails before anything is loaded
+    device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
     preload = _SolverPreload(device, body_model, checkpoint)
-    info, detections, keypoints, valid = detect_person(video_path, start, end, progress, cancel)
+    try:
+        info, detections, keypoints, valid = detect_person(video_path, start, end, progress, cancel,
+                                                           abort=lambda: preload.failed)
+    except Cancelled:
+        if preload.failed:
+            preload.get()  # raises the model-loading error that stopped detection
+        raise
     solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     report.check()
@@ -196,13 +202,13 @@ def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
 
 
 def refine_result(result_path, out, start, end, fixed=None, device="auto", body_model=None, checkpoint=None,
-                  progress=None, cancel=None) -> MotionResult:
+                  progress=None, cancel=None, overwrite=False) -> MotionResult:
     """Re-solve source frames ``start..end`` (inclusive) of a result; every other frame is unchanged.
 
     ``fixed`` maps frame numbers to axis-angle poses (72,) the refined motion must pass through.
     """
     report = _Reporter(progress, cancel)
-    out = _prepare_output(out)
+    out = check_output(out, (result_path, body_model, checkpoint), overwrite)
     device = _checked_inputs(device, body_model, checkpoint)
     result = MotionResult.load(result_path)  # ResultFileError -> bad_result via as_backend_error
     start, end = int(start), int(end)

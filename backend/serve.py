@@ -59,9 +59,12 @@ def _options(request, job_id) -> dict:
     options = request.get("options") or {}
     if not isinstance(options, dict):
         raise _bad("'options' must be an object", job_id)
+    overwrite = options.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise _bad("'overwrite' must be true or false", job_id)
     return dict(device=_optional(options, "device", str, job_id) or "auto",
                 body_model=_optional(options, "body_model", str, job_id),
-                checkpoint=_optional(options, "checkpoint", str, job_id))
+                checkpoint=_optional(options, "checkpoint", str, job_id), overwrite=overwrite)
 
 
 def parse_job(request: dict) -> Job:
@@ -208,7 +211,12 @@ class Server:
             if job.cancel.is_set():
                 raise Cancelled()
             from backend import pipeline  # imported on first use: `serve` must answer hello at once
+            from backend.output import check_output
 
+            # the job itself writes `partial`; the final path is checked here, against its inputs
+            inputs = (job.args.get("video_path") or job.args.get("result_path"), job.args.get("body_model"),
+                      job.args.get("checkpoint"))
+            check_output(out, inputs, job.args.get("overwrite", False))
             run = pipeline.run_video if job.kind == "run" else pipeline.refine_result
             run(**dict(job.args, out=partial), progress=self._progress_reporter(job), cancel=job.cancel)
             with job.lock:

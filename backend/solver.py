@@ -18,7 +18,7 @@ from .camera import solve_translation
 from .checkpoints import load_prior
 from .device import cpu_threads
 from .condition import VISIBLE, make_condition
-from .errors import BackendError, Cancelled
+from .errors import BODY_MODEL_HINT, BackendError, Cancelled
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
 from .scorehmr import Observation, ScoreHMR, ScoreHMRConfig
 
@@ -41,8 +41,7 @@ def _load_models(body_model_path, checkpoint_path, device):
         try:
             body = BodyModel.load(body_model_path, device=device)
         except BodyModelError as exc:
-            raise BackendError("bad_body_model", str(exc),
-                               "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset") from exc
+            raise BackendError("bad_body_model", str(exc), BODY_MODEL_HINT) from exc
         trained = load_prior(checkpoint_path, device=device)
         # the estimator predicts betas of the shipped model; load it only when it is not the body
         shipped = body if body_model_path is None else BodyModel.load(None, device=device)

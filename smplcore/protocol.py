@@ -6,7 +6,7 @@ writes events on stdout (and nothing else: logs go to stderr or a log file).
 Requests (client -> backend), each with a client-chosen string ``id``:
   {"type": "hello"}                                  -> {"type": "hello", "protocol": N, ...}
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
-   "options": {"device": .., "body_model": .., "checkpoint": .., "focal": ..}}
+   "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
    "fixed": {"<frame>": [72 floats axis-angle], ...}, "options": {...}}
   {"type": "cancel", "id": ..}       cancel the job with that id

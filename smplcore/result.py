@@ -109,10 +109,12 @@ class MotionResult:
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
+        mode = _file_mode(path)
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)  # created 0600 ...
         os.close(fd)
         try:
             np.savez(tmp, **arrays)
+            os.chmod(tmp, mode)  # ... so give it the mode a plain open() would have
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -145,6 +147,33 @@ class MotionResult:
             hand_poses=arrays.get("hand_poses"), hand_valid=arrays.get("hand_valid"),
             extras={k: v for k, v in arrays.items() if k not in known},
         ).validate()
+
+
+def is_result_file(path) -> bool:
+    """Whether ``path`` is a .npz holding the result keys (cheap: reads the zip directory only)."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            return isinstance(data, np.lib.npyio.NpzFile) and all(k in data.files for k in _REQUIRED)
+    except Exception:  # not a zip, not readable, a folder ...: not a result file
+        return False
+
+
+def _file_mode(path) -> int:
+    """The permission bits for a new file under the process umask; an existing file keeps its own."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    try:  # Linux: read the umask without changing it (os.umask would race with other threads)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 _REQUIRED = ("poses", "trans", "betas", "mocap_framerate", "frame_index", "valid",

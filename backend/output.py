@@ -1,0 +1,37 @@
+"""Where a job may write its result: never over its own input, a folder or a stranger's file.
+
+``check_output`` runs before any slow work (and again in ``serve`` against the final path, since
+its jobs write to a temporary file first). Replacing an earlier result file is allowed: re-running
+a job is normal. Anything else that exists needs ``overwrite`` (``--overwrite``), and an input of
+the job (same file, hard link or symlink to it) is refused even then.
+"""
+import os
+
+from backend.errors import BackendError
+from smplcore.result import is_result_file
+
+
+def check_output(out, inputs=(), overwrite=False) -> str:
+    """The output path, checked; raises ``BackendError("bad_request")`` naming the problem."""
+    out = os.fspath(out)
+    for source in inputs:
+        if source and os.path.exists(out) and os.path.exists(source) and os.path.samefile(out, source):
+            raise BackendError("bad_request", f"the output {out} is the input file {source} (or a link to it); "
+                               "writing there would destroy the input",
+                               "choose another output name, e.g. RESULT.npz next to the video")
+    if os.path.isdir(out):
+        raise BackendError("bad_request", f"the output {out} is an existing folder",
+                           f"give a file name, e.g. {os.path.join(out, 'result.npz')}")
+    if os.path.lexists(out) and not overwrite and not is_result_file(out):
+        raise BackendError("bad_request", f"the output {out} exists and is not a ScoreHMR result file",
+                           "choose another output name, or pass --overwrite to replace it")
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise BackendError("bad_request", f"cannot create the output folder {folder}: {exc.strerror}",
+                           "choose an output path in a folder you can write to") from exc
+    if not os.access(folder, os.W_OK):
+        raise BackendError("bad_request", f"the output folder is not writable: {folder}",
+                           "choose an output path in a folder you can write to")
+    return out
