@@ -171,7 +171,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     solution = solver.solve_sequence(
         keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
         body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
-        should_cancel=report.should_cancel)
+        should_cancel=report.should_cancel,
+        world_landmarks=np.where(valid[:, None, None], detections.world, 0.0).astype(np.float32))
     result = MotionResult(
         poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
         betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,

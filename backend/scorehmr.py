@@ -16,9 +16,10 @@ The whole method in one file. An initial estimate x (24 rotations in 6D) is refi
 Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF
 reprojection of the model's MediaPipe landmarks; the camera translation is re-fitted in closed
 form after every iteration, smoothed over time),
-temporal smoothness of pose and of root translation (the original leaves translation
-unsmoothed: users see depth jitter), foot contact (planted feet stay put) and multi-view
-agreement of the body pose. Long sequences run in overlapping windows blended at the seams,
+MediaPipe's metric world landmarks (robust agreement of the body's hip-centred 3D landmarks with
+them, see ``GuidanceLosses.update_world_alignment``), temporal smoothness of pose and of root
+translation (the original leaves translation unsmoothed: users see depth jitter), foot contact
+(planted feet stay put) and multi-view agreement of the body pose. Long sequences run in overlapping windows blended at the seams,
 so memory stays flat in the sequence length.
 """
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ import torch
 from .camera import project, solve_translation
 from .condition import VISIBLE, person_box
 from .geometry import rot6d_to_matrix
+from smplcore.skeleton import LANDMARK_INDEX
 
 FEET = (7, 8, 10, 11)  # ankles and balls of the feet
+HIPS = (LANDMARK_INDEX["left_hip"], LANDMARK_INDEX["right_hip"])  # MediaPipe's world origin is their midpoint
 
 
 @dataclass
@@ -44,6 +47,13 @@ class ScoreHMRConfig:
     # loss weights
     keypoints: float = 30.0
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
+    # MediaPipe world landmarks (metres, hip-centred): weight and robust scale (metres). With
+    # world_align they are rotated and scaled onto the estimate once per window and iteration
+    # (closed form), so they inform the articulated pose but not the global orientation, whose
+    # tilt toward the camera MediaPipe underestimates (measured on the Pose2Sim views)
+    world: float = 0.0
+    world_sigma: float = 0.2
+    world_align: bool = True
     # pose smoothness: weight and order (1: pose velocity, as in the paper, with weight 30;
     # 2: pose acceleration, which leaves steady motion alone). It enters as an implicit step, so
     # large weights are stable; order 2 with 3000 chosen on training clips (bench/tune_guidance.py)
@@ -70,11 +80,13 @@ class Observation:
     principal: torch.Tensor            # (N, 2)
     condition: torch.Tensor            # (N, 102) for the conditional epsilon
     fixed_x: dict = field(default_factory=dict)   # frame -> (144,) 6D pose kept (its translation too)
+    world: torch.Tensor | None = None  # (N, 33, 4) MediaPipe world landmarks (metres, hip-centred) + confidence
 
     def select(self, rows: torch.Tensor) -> "Observation":
         position = {int(r): i for i, r in enumerate(rows)}
         return Observation(self.keypoints[rows], self.focal[rows], self.principal[rows], self.condition[rows],
-                           {position[r]: v for r, v in self.fixed_x.items() if r in position})
+                           {position[r]: v for r, v in self.fixed_x.items() if r in position},
+                           None if self.world is None else self.world[rows])
 
 
 def gmof(residual_sq, sigma):
@@ -106,6 +118,12 @@ class GuidanceLosses:
         self.size = torch.where(seen, size, typical).clamp(min=20.0)
         self.fps = fps
         self.contact = None
+        self.world_target = None
+        if config.world and obs.world is not None:
+            self.world_weight = obs.world[..., 3].clamp(0, 1) ** 2
+            self.world_target = hip_centred(obs.world[..., :3])
+            if not config.world_align:  # MediaPipe's axes are those of the camera looking at the hips
+                self.world_target = self.world_target @ ray_rotation(obs.keypoints, obs.focal, obs.principal).transpose(1, 2)
 
     @staticmethod
     def pose(x):
@@ -116,11 +134,15 @@ class GuidanceLosses:
         rot = self.pose(x)
         world_r, joints = self.body.forward_kinematics(rot, self.rest)
         terms = {}
-        if cfg.keypoints:
+        if cfg.keypoints or self.world_target is not None:
             lm = self.body.landmarks(rot, self.betas, trans, rest_joints=self.rest)
+        if cfg.keypoints:
             uv = project(lm, obs.focal, obs.principal)
             r2 = ((uv - obs.keypoints[..., :2]) ** 2).sum(-1) / self.size[:, None] ** 2
             terms["keypoints"] = cfg.keypoints * (self.weight * gmof(r2, cfg.gmof_sigma)).sum()
+        if self.world_target is not None:
+            r2 = ((hip_centred(lm) - self.world_target) ** 2).sum(-1)
+            terms["world"] = cfg.world * (self.world_weight * gmof(r2, cfg.world_sigma)).sum()
         v = self.groups
         xv, tv = x.reshape(v, -1, x.shape[-1]), trans.reshape(v, -1, 3)
         if self.temporal and xv.shape[1] > 1:
@@ -172,6 +194,29 @@ class GuidanceLosses:
         mean = pose[:, :, 1:].mean(0, keepdim=True)
         pose[:, :, 1:] = mean + (pose[:, :, 1:] - mean) / (1 + 2 * step * cfg.multiview / 23)
         return pose.reshape(x.shape)
+
+    @torch.no_grad()
+    def update_world_alignment(self, x):
+        """Rotate and scale MediaPipe's hip-centred world landmarks onto the current estimate's,
+        one similarity per group (time line), confidence-weighted (Kabsch/Umeyama in closed
+        form): what they then add is the articulated pose, its changes over the window, and
+        nothing of the global orientation or body size, which the 2D landmarks and the shared
+        betas decide."""
+        if self.world_target is None or not self.cfg.world_align:
+            return
+        v = self.groups
+        ours = hip_centred(self.body.landmarks(self.pose(x), self.betas, rest_joints=self.rest))
+        theirs = hip_centred(self.obs.world[..., :3])
+        w = self.world_weight.reshape(v, -1)
+        a, b = theirs.reshape(v, -1, 3), ours.reshape(v, -1, 3)
+        cov = torch.einsum("gk,gki,gkj->gij", w, b, a)                   # sum w b a^T
+        u, s, vt = torch.linalg.svd(cov.double())
+        d = torch.sign(torch.linalg.det(u @ vt))
+        fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+        r = (u @ fix @ vt).to(x.dtype)                                    # (G, 3, 3): b ~ scale * r a
+        scale = ((s * torch.diagonal(fix, dim1=-2, dim2=-1)).sum(-1).to(x.dtype)
+                 / (w[..., None] * a ** 2).sum((1, 2)).clamp(min=1e-9))
+        self.world_target = (scale[:, None, None] * (a @ r.transpose(1, 2))).reshape(theirs.shape)
 
     @torch.no_grad()
     def update_contacts(self, x, trans):
@@ -236,6 +281,7 @@ class ScoreHMR:
                 break
             if cfg.foot_contact and temporal:
                 losses.update_contacts(x, trans)
+            losses.update_world_alignment(x)
             # 1. DDIM inversion 0 -> tau with the unguided epsilon
             for t_from, t_to in zip(levels[:-1], levels[1:]):
                 eps = self._eps(x, t_from, c_emb)
@@ -296,6 +342,27 @@ class ScoreHMR:
         for i, v in obs.fixed_x.items():
             out_x[i] = v
         return out_x, out_t
+
+
+def hip_centred(points):
+    """(N, 33, 3) landmarks relative to the midpoint of the hips (MediaPipe's world origin)."""
+    return points - points[:, list(HIPS)].mean(1, keepdim=True)
+
+
+def ray_rotation(keypoints, focal, principal):
+    """(N, 3, 3) the smallest rotations taking the optical axis onto the ray through the hips'
+    midpoint (identity where the hips were not seen): the axes of a camera looking straight
+    at the person, which a crop-based detector's 3D is expressed in."""
+    hips = keypoints[:, list(HIPS)]
+    seen = (hips[..., 2] > VISIBLE).all(1)
+    xy = (hips[..., :2].mean(1) - principal) / focal[:, None]
+    xy = torch.where(seen[:, None], xy, torch.zeros_like(xy))
+    ray = torch.nn.functional.normalize(torch.cat([xy, torch.ones_like(xy[:, :1])], 1), dim=1)
+    axis = torch.stack([-ray[:, 1], ray[:, 0], torch.zeros_like(ray[:, 0])], 1)   # z x ray
+    k = torch.zeros(ray.shape[0], 3, 3, dtype=ray.dtype, device=ray.device)
+    k[:, 0, 2], k[:, 1, 2], k[:, 2, 0], k[:, 2, 1] = axis[:, 1], -axis[:, 0], -axis[:, 1], axis[:, 0]
+    k[:, 0, 1], k[:, 1, 0] = -axis[:, 2], axis[:, 2]
+    return torch.eye(3, dtype=ray.dtype, device=ray.device) + k + k @ k / (1 + ray[:, 2])[:, None, None]
 
 
 def time_difference(x, order):

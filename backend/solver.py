@@ -100,8 +100,17 @@ class InitialState:
     observed: torch.Tensor   # (N,) bool
 
 
-def initial_state(trained, shipped, body, kp, focal, principal) -> InitialState:
-    """Per-frame initial estimates, one shared shape, translation in closed form."""
+def world_evidence(world, kp):
+    """MediaPipe world landmarks (N, 33, 3) as guidance evidence (N, 33, 4): metres + the
+    landmark's 2D visibility as confidence; frames without landmarks get zero confidence."""
+    world = torch.as_tensor(np.asarray(world), dtype=kp.dtype, device=kp.device)
+    present = (world.abs().sum((1, 2)) > 0)[:, None]
+    return torch.cat([world, (kp[..., 2] * present)[..., None]], -1)
+
+
+def initial_state(trained, shipped, body, kp, focal, principal, world=None) -> InitialState:
+    """Per-frame initial estimates, one shared shape, translation in closed form. ``world``:
+    MediaPipe's world landmarks (N, 33, 3), evidence for the guidance (None: not used)."""
     n = kp.shape[0]
     observed = _observed(kp)
     if not observed.any():
@@ -115,7 +124,8 @@ def initial_state(trained, shipped, body, kp, focal, principal) -> InitialState:
     with torch.no_grad():
         lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
     trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
-    return InitialState(x, trans, betas, Observation(kp, focal, principal, cond), observed)
+    evidence = None if world is None else world_evidence(world, kp)
+    return InitialState(x, trans, betas, Observation(kp, focal, principal, cond, world=evidence), observed)
 
 
 def camera_tensors(n, focal_length, image_size, device):
@@ -135,13 +145,16 @@ def refine_range(*args, **kwargs):
 
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
-                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True):
+                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True,
+                   world_landmarks=None):
+    """``world_landmarks`` (T, 33, 3): MediaPipe's world landmarks of the same frames, or None."""
     body, shipped, trained = load_models(body_model_path, checkpoint_path, device)
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
     n = kp.shape[0]
     if progress:
         progress("init", 0, n)
-    state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device))
+    state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device),
+                          world=world_landmarks)
     if progress:
         progress("init", n, n)
     if should_cancel and should_cancel():

@@ -1,4 +1,6 @@
 """The ScoreHMR guidance engine: DDIM equivalence, loss gradients, windows, missing detections."""
+import math
+
 import pytest
 import torch
 
@@ -7,7 +9,8 @@ from backend.camera import project
 from backend.condition import make_condition
 from backend.diffusion import PoseDiffusion, PriorConfig
 from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
-from backend.scorehmr import GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig, time_difference
+from backend.scorehmr import (HIPS, GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig, hip_centred, ray_rotation,
+                              time_difference)
 from smplcore.skeleton import JOINT_INDEX
 
 FOCAL, PRINCIPAL = 1000.0, (640.0, 360.0)
@@ -88,6 +91,59 @@ def test_keypoint_loss_pulls_a_lifted_arm_down_to_its_keypoints(body):
     x0 = x_of(rot_lifted)
     x1 = _descend(lambda x: losses(x, trans), x0, steps=150, lr=0.02)
     assert elbow_error(x1) < 0.5 * elbow_error(x0)
+
+
+def mediapipe_world(body, rot, tilt=0.15, scale=0.95):
+    """World landmarks as MediaPipe reports them: hip-centred, metres, on a body of its own size,
+    tilted against the camera (the bias measured on real footage), full confidence."""
+    lm = hip_centred(body.landmarks(rot))
+    c, s = math.cos(tilt), math.sin(tilt)
+    r = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]])
+    return torch.cat([scale * lm @ r.T, torch.ones_like(lm[..., :1])], -1)
+
+
+def test_world_landmark_loss_pulls_a_lifted_arm_toward_the_evidence(body):
+    rot_true, trans = facing_camera(1)
+    obs = observe(body, rot_true, trans)
+    obs.world = mediapipe_world(body, rot_true)
+    rot_lifted, _ = facing_camera(1, left_shoulder_z=0.0)   # arm horizontal, the world landmarks say down
+    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0), temporal=False)
+    rest = body.rest_joints(torch.zeros(1, 10))
+
+    def elbow_in_body_frame(x):   # the evidence says nothing of the global orientation
+        rot = rot6d_to_matrix(x.reshape(1, 24, 6))
+        joints = body.forward_kinematics(rot, rest)[1][0]
+        return (joints[JOINT_INDEX["left_elbow"]] - joints[0]) @ rot[0, 0]
+
+    true_elbow = elbow_in_body_frame(x_of(rot_true))
+
+    def elbow_error(x):
+        return float((elbow_in_body_frame(x) - true_elbow).norm())
+
+    x = x_of(rot_lifted)
+    start = elbow_error(x)
+    for _ in range(5):   # as in ScoreHMR: re-align the evidence to the estimate, then descend
+        losses.update_world_alignment(x)
+        x = _descend(lambda x: losses(x, trans), x, steps=30, lr=0.02)
+    assert elbow_error(x) < 0.3 * start
+    # aligned, the tilted and rescaled evidence of the true pose costs nothing at the true pose
+    losses.update_world_alignment(x_of(rot_true))
+    assert float(losses(x_of(rot_true), trans)) < 1e-6
+
+
+def test_world_landmarks_without_alignment_are_read_in_the_axes_of_a_camera_facing_the_hips(body):
+    rot, trans = facing_camera(1)
+    trans = trans + torch.tensor([1.5, 0.0, 0.0])         # far to the side of the optical axis
+    obs = observe(body, rot, trans)
+    lm = body.landmarks(rot, None, trans)
+    ray = torch.nn.functional.normalize(lm[0, list(HIPS)].mean(0), dim=0)
+    # what a detector looking along the ray sees: the body in the rotated camera's axes
+    r = ray_rotation(obs.keypoints, obs.focal, obs.principal)[0]
+    assert torch.allclose(r @ torch.tensor([0.0, 0.0, 1.0]), ray, atol=1e-4)
+    obs.world = torch.cat([hip_centred(lm) @ r, torch.ones_like(lm[..., :1])], -1)
+    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0, world_align=False),
+                            temporal=False)
+    assert float(losses(x_of(rot), trans)) < 1e-8
 
 
 def test_keypoint_loss_moves_the_camera_translation_toward_the_truth(body):
