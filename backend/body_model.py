@@ -132,6 +132,18 @@ class BodyModel(torch.nn.Module):
         out = (a @ v[..., None])[..., 0] + b
         return out if trans is None else out + trans[:, None]
 
+    def skin(self, ids, rotmats, betas=None, trans=None):
+        """Only the vertices ``ids`` (N, K, 3), without pose correctives: cheap for a few hundred."""
+        n = rotmats.shape[0]
+        betas = self._betas(betas, n)
+        v = self.v_template[ids] + torch.einsum("vcb,nb->nvc", self.shapedirs[ids], betas)
+        rest_joints = self.rest_joints(betas)
+        world_r, world_j = self.forward_kinematics(rotmats, rest_joints)
+        r, off = self._skinning(world_r, world_j, rest_joints)
+        w = self.weights[ids]
+        out = torch.einsum("vj,njab,nvb->nva", w, r, v) + torch.einsum("vj,nja->nva", w, off)
+        return out if trans is None else out + trans[:, None]
+
     def _rotmats(self, poses):
         poses = poses.to(self.v_template)
         if poses.dim() == 4:

@@ -149,9 +149,12 @@ def look_at(camera_pos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.stack([right, down, forward])
 
 
-def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=(1280.0, 720.0)):
-    """A whole clip (T, 72) + (T, 3) in a Y-up world, filmed by one static camera with temporal
-    detector noise: what a video of it would give the pipeline, with the ground truth."""
+def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=(1280.0, 720.0),
+                     heights=(0.8, 1.6), roll_deg=0.0):
+    """A whole clip (T, 72) + (T, 3) in a Y-up world (floor y = 0), filmed by one static camera
+    (at a random height in ``heights``, looking at the clip's centre, turned by ``roll_deg``
+    about its view axis) with temporal detector noise: what a video of it would give the
+    pipeline, with the ground truth (``camera_rotation`` world -> camera, ``camera_position``)."""
     g = generator
     poses = torch.as_tensor(poses, dtype=torch.float32)
     trans = torch.as_tensor(trans, dtype=torch.float32)
@@ -167,10 +170,12 @@ def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=
     focal = float(size[0]) / 2 / math.tan(fov / 2)
     distance = focal * extent / (0.85 * float(size.min()))
     yaw = float(torch.rand((), generator=g)) * 2 * math.pi
-    height = 0.8 + 0.8 * float(torch.rand((), generator=g))
+    height = heights[0] + (heights[1] - heights[0]) * float(torch.rand((), generator=g))
     cam = centre + torch.tensor([math.sin(yaw) * distance, 0.0, math.cos(yaw) * distance])
     cam[1] = height
     r_wc = look_at(cam, centre)
+    if roll_deg:
+        r_wc = _rz(torch.tensor(math.radians(roll_deg))) @ r_wc
     rot_cam = rot.clone()
     rot_cam[:, 0] = r_wc @ rot[:, 0]
     trans_cam = (r_wc @ (rest[0, 0] + trans - cam).T).T - rest[0, 0]
@@ -183,4 +188,5 @@ def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=
     inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[1])
     obs[..., 2] = torch.where(inside, obs[..., 2], torch.zeros_like(obs[..., 2]))
     return {"rotmats": rot_cam, "trans": trans_cam, "betas": betas[0], "keypoints": obs, "clean_keypoints": kp,
-            "focal": focal, "image_size": (float(size[0]), float(size[1])), "camera_rotation": r_wc}
+            "focal": focal, "image_size": (float(size[0]), float(size[1])), "camera_rotation": r_wc,
+            "camera_position": cam}

@@ -1,0 +1,216 @@
+"""Floor, gravity and a world frame for a static camera, from the solved motion.
+
+Planted feet over a clip lie on one plane, the floor; its normal is gravity's opposite and its
+distance from the camera centre is the camera's height. The estimate:
+
+1. the body's up axis (pelvis -> neck), its median over the clip: a first guess of "up";
+2. per frame and foot, the foot's lowest sole vertex if the foot is slow: points where a foot
+   is planted;
+3. RANSAC over normals of planes through three such points (within 35 deg of the body's up):
+   the normal along which most planted points share a few heights (levels: the floor, a stair,
+   a box top). Airborne frames of a jump are off every level, so they do not tilt the floor;
+4. a least-squares refit of parallel planes through the levels, with a weak pull toward the
+   body's up that only matters where the points cannot tell the tilt (feet on one line, or
+   standing still); the floor is the lowest level that holds a good share of the points.
+
+Everything here is in the OpenCV camera frame (x right, y down, z forward), metres; the world
+frame (Z up, floor z = 0, the camera's view direction along +Y, origin under the person's first
+position) is built from the floor by :func:`cam_to_world`.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scorehmr import FEET
+
+PELVIS, NECK = 0, 12
+PLANTED_SPEED = 0.5        # m/s: a foot joint slower than this may be planted
+PLANTED_LOW = 0.03         # m: ... if its sole is no higher than this above the other foot's
+INLIER_DISTANCE = 0.05     # m from the plane (the per-frame depth noise is a few cm)
+MAX_TILT_FROM_BODY = 35.0  # deg: a floor steeper than this against the body's up is not a floor
+UP_PRIOR_SPREAD = 0.1      # m: the body's up counts as much as planted points spread this far apart
+MIN_PLANTED = 8            # planted points needed to trust a floor
+UPRIGHT_CONE = 25.0        # deg: spine directions this close count as one posture
+UPRIGHT_SHARE = 0.25       # the person is upright (spine within MAX_TILT_FROM_BODY) this share of the time
+PILE_DISTANCE = 0.02       # m: heights this close pile up on one level when scoring a normal
+LEVEL_SHARE = 0.1          # a level (floor, stair) holds at least this share of the planted points
+FLOOR_SHARE = 0.15         # the floor is the lowest level with this share of the points on levels
+SOLE_BAND = 0.015          # m: rest-pose vertices this close to the lowest one make the soles
+
+
+class FloorError(ValueError):
+    """No floor can be trusted in this motion (the reason says why)."""
+
+
+@dataclass
+class Floor:
+    up: np.ndarray        # (3,) unit vector, camera frame: opposite to gravity
+    height: float         # camera height above the floor, metres
+    inliers: int          # planted points on the floor
+    planted: int          # planted points considered
+
+    def height_of(self, points):
+        """Height above the floor of camera-frame points (..., 3)."""
+        return np.asarray(points) @ self.up + self.height
+
+
+def sole_vertex_ids(body, betas=None):
+    """Vertex ids of the soles (within SOLE_BAND of the lowest rest vertex) and which are on the
+    left foot (SMPL rest: +Y up, +X the person's left)."""
+    import torch
+
+    with torch.no_grad():
+        rest = body.skin(torch.arange(body.v_template.shape[0]), torch.eye(3).expand(1, 24, 3, 3).clone(), betas)[0]
+    ids = torch.nonzero(rest[:, 1] < rest[:, 1].min() + SOLE_BAND).flatten()
+    return ids, (rest[ids, 0] > 0).numpy()
+
+
+def sole_points(body, rotmats, betas, trans, ids):
+    """Camera-frame sole vertices (T, K, 3) of a solved motion (rotmats (T, 24, 3, 3))."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([body.skin(ids, rotmats[s:s + 256], betas, trans[s:s + 256])
+                          for s in range(0, rotmats.shape[0], 256)]).double().cpu().numpy()
+
+
+def spine_directions(joints) -> np.ndarray:
+    """Unit pelvis -> neck directions (T, 3)."""
+    spine = joints[:, NECK] - joints[:, PELVIS]
+    return spine / np.linalg.norm(spine, axis=-1, keepdims=True)
+
+
+def body_up(spine, around=None) -> np.ndarray:
+    """The body's usual up direction (unit): the mean spine direction of the frames within
+    MAX_TILT_FROM_BODY of ``around``, by default within UPRIGHT_CONE of the most common
+    direction (upright frames outvote crawling ones, whose directions spread over all headings)."""
+    cos = np.cos(np.radians(UPRIGHT_CONE))
+    if around is None:
+        step = max(1, len(spine) // 300)
+        close = (spine[::step] @ spine.T) > cos
+        near = close[np.argmax(close.sum(1))]
+    else:
+        near = spine @ around > np.cos(np.radians(MAX_TILT_FROM_BODY))
+    up = spine[near].mean(0)
+    return up / np.linalg.norm(up)
+
+
+def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
+    """The lowest sole point of each foot on the frames where that foot is slow (its ankle or
+    its ball under PLANTED_SPEED): (M, 3)."""
+    feet = joints[:, list(FEET)]                                            # (T, 4, 3): ankles, balls (L, R)
+    speed = np.zeros(feet.shape[:2])
+    speed[1:-1] = np.linalg.norm(feet[2:] - feet[:-2], axis=-1) * fps / 2
+    speed[0], speed[-1] = speed[1], speed[-2]
+    keep = valid if valid is not None else np.ones(len(joints), bool)
+    lowest = []
+    for side in (left, ~left):
+        foot = soles[:, side]                                               # (T, K, 3)
+        lowest.append(foot[np.arange(len(foot)), np.argmin(foot @ up, axis=1)])
+    lowest = np.stack(lowest, 1)                                            # (T, 2, 3): left, right
+    height = lowest @ up
+    low = height < height.min(1, keepdims=True) + PLANTED_LOW              # not the lifting foot
+    slow = np.minimum(speed[:, :2], speed[:, 2:]) < PLANTED_SPEED           # ankle or ball slow
+    points = lowest[low & slow & keep[:, None]]
+    return points
+
+
+def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300) -> Floor:
+    """The floor under a solved motion: camera-frame joints (T, 24, 3) and sole vertices
+    (T, K, 3), translation included; ``left`` (K,) marks the left sole. Raises FloorError."""
+    joints = np.asarray(joints, np.float64)
+    spine = spine_directions(joints)
+    up0 = body_up(spine)
+    points = planted_points(joints, np.asarray(soles, np.float64), np.asarray(left, bool), up0, fps, valid)
+    if len(points) < MIN_PLANTED:
+        raise FloorError(f"only {len(points)} frames with a planted foot (need {MIN_PLANTED})")
+    rng = np.random.default_rng(seed)
+    cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
+    # candidate normals: the body's up, and normals of planes through three planted points that
+    # the spine is close to on enough frames (the person is upright on the floor part of the time)
+    normals = [up0]
+    for _ in range(iterations):
+        a, b, c = points[rng.choice(len(points), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-6:
+            continue
+        normal = normal / norm * np.sign(np.median(spine @ normal))
+        if np.mean(spine @ normal > cos_max) >= UPRIGHT_SHARE:
+            normals.append(normal)
+    # a normal scores how tightly the planted points pile up on a few heights along it (the floor,
+    # a stair, a box top); then levels are the piles that hold a good share of the points
+    best = max(normals, key=lambda n: _pile_up(points @ n))
+    levels = _level_labels(points @ best)
+    counts = np.bincount(levels)
+    big = counts[levels] >= max(MIN_PLANTED, LEVEL_SHARE * len(points))
+    inliers, levels = points[big], np.unique(levels[big], return_inverse=True)[1]
+    up0 = body_up(spine, around=best)
+    up = _refit(inliers, levels, up0)
+    if up @ up0 < cos_max:
+        raise FloorError(f"the floor is {np.degrees(np.arccos(up @ up0)):.0f} deg from the body's up axis")
+    # the floor: the lowest level that holds a good share of the planted points
+    heights = inliers @ up
+    counts = np.bincount(levels)
+    order = np.argsort([np.median(heights[levels == k]) for k in range(len(counts))])
+    floor_level = next(k for k in order if counts[k] >= FLOOR_SHARE * len(inliers))
+    height = -float(np.median(heights[levels == floor_level]))
+    return Floor(up=up, height=height, inliers=len(inliers), planted=len(points))
+
+
+def _pile_up(heights):
+    """Pairs of points within PILE_DISTANCE of each other in height: high when they lie on few levels."""
+    order = np.sort(heights)
+    return int((np.searchsorted(order, heights + PILE_DISTANCE) - np.searchsorted(order, heights - PILE_DISTANCE)).sum())
+
+
+def _level_labels(heights):
+    """Split heights into levels at gaps wider than INLIER_DISTANCE: a label per point."""
+    order = np.argsort(heights)
+    breaks = np.concatenate([[0], np.cumsum(np.diff(heights[order]) > INLIER_DISTANCE)])
+    labels = np.empty(len(heights), np.int64)
+    labels[order] = breaks
+    return labels
+
+
+def _refit(points, levels, up0):
+    """Least-squares normal of parallel planes (one per level) through ``points`` with a pull
+    toward ``up0``: the smallest eigenvector of scatter + lam (I - up0 up0^T), i.e. plane
+    residuals + lam sin^2(angle to up0)."""
+    centred = points.copy()
+    for k in np.unique(levels):
+        centred[levels == k] -= points[levels == k].mean(0)
+    lam = len(points) * UP_PRIOR_SPREAD ** 2
+    matrix = centred.T @ centred + lam * (np.eye(3) - np.outer(up0, up0))
+    _, vectors = np.linalg.eigh(matrix)
+    up = vectors[:, 0]
+    return up if up @ up0 > 0 else -up
+
+
+def cam_to_world(floor: Floor, origin=None) -> np.ndarray:
+    """(4, 4) camera -> world: Z = up, floor at z = 0, +Y = the camera's view direction along the
+    floor, +X = Y x Z; the world origin on the floor under ``origin`` (a camera-frame point, e.g.
+    the first pelvis), else under the camera."""
+    z = floor.up / np.linalg.norm(floor.up)
+    view = np.array([0.0, 0.0, 1.0])
+    y = view - (view @ z) * z
+    if np.linalg.norm(y) < 1e-3:   # looking straight down: the image's up is forward
+        y = np.array([0.0, -1.0, 0.0]) - z[1] * z
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z)
+    rotation = np.stack([x, y, z])
+    shift = np.zeros(3) if origin is None else rotation @ np.asarray(origin, np.float64)
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation
+    matrix[:3, 3] = [-shift[0], -shift[1], floor.height]
+    return matrix
+
+
+def camera_tilt(matrix):
+    """(pitch, roll) in degrees and height (m) of a camera posed by ``cam_to_world``: pitch > 0
+    looks up, roll > 0 has the camera's right side lower than its left."""
+    m = np.asarray(matrix, np.float64)
+    right, down, forward = m[:3, 0], m[:3, 1], m[:3, 2]
+    pitch = np.degrees(np.arcsin(np.clip(forward[2], -1, 1)))
+    roll = np.degrees(np.arctan2(-right[2], -down[2]))
+    return float(pitch), float(roll), float(m[2, 3])
