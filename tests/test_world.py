@@ -1,5 +1,7 @@
 """Floor and world frame from a solved motion (backend/world.py), on real motion posed on the
 shipped body model and filmed by known tilted cameras."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -8,9 +10,8 @@ from backend import world
 from backend.body_model import BodyModel
 from backend.geometry import axis_angle_to_matrix
 from backend.train_prior import load_clips
-from conftest import ROOT
-
 FPS = 30.0
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
