@@ -52,7 +52,6 @@ def check_checkpoint_file(path):
 class TrainedPrior:
     diffusion: object      # PoseDiffusion (EMA weights)
     init: object           # InitEstimator (EMA weights)
-    pose_gmm: dict         # Gaussian mixture over body poses, for the SMPLify baseline
     meta: dict             # training data, settings, loss history
 
 
@@ -67,10 +66,10 @@ def load_prior(path=None, device="cpu") -> TrainedPrior:
     path = path or default_checkpoint_path()
     if path is None:
         raise BackendError("bad_checkpoint", "no trained prior is installed (data/checkpoints/scorehmr_prior.pt)",
-                           "train one with 'python -m backend train-prior' or pass --checkpoint")
+                           "train one with 'python -m scorehmr_research train-prior' (a development checkout) or pass --checkpoint")
     if not os.path.isfile(path):
         raise BackendError("bad_checkpoint", f"checkpoint file not found: {path}",
-                           "point --checkpoint at a file written by 'python -m backend train-prior'")
+                           "point --checkpoint at a file written by 'python -m scorehmr_research train-prior'")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         prior = PoseDiffusion.from_checkpoint(ckpt["prior"]).to(device).eval()
@@ -78,4 +77,4 @@ def load_prior(path=None, device="cpu") -> TrainedPrior:
     except Exception as exc:
         raise BackendError("bad_checkpoint", f"{path} is not a usable ScoreHMR checkpoint ({type(exc).__name__}: {exc})",
                            "re-train it, or remove --checkpoint to use the shipped one") from exc
-    return TrainedPrior(prior, init, ckpt.get("pose_gmm"), ckpt.get("meta", {}))
+    return TrainedPrior(prior, init, ckpt.get("meta", {}))

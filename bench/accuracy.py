@@ -17,18 +17,18 @@ import time
 
 import torch
 
-from backend import metrics
 from backend.body_model import BodyModel
-from backend.device import SOLVER_CPU_THREADS
 from backend.camera import project
 from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.device import SOLVER_CPU_THREADS
 from backend.geometry import rot6d_to_matrix
-from backend.observation_noise import NoiseModel
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
-from backend.smplify import SMPLify, SMPLifyConfig
 from backend.solver import camera_tensors, initial_state
-from backend.synthetic import observe_sequence
-from backend.train_prior import load_clips
+from scorehmr_research import metrics
+from scorehmr_research.observation_noise import NoiseModel
+from scorehmr_research.smplify import SMPLify, SMPLifyConfig, load_pose_gmm
+from scorehmr_research.synthetic import observe_sequence
+from scorehmr_research.training_set import load_clips
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,7 +66,7 @@ def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30
     fresh random camera. Returns frame-weighted mean metrics overall, the frame count, and the
     same means per seed (one camera per clip: how much the figures swing with the viewpoint)."""
     engine = ScoreHMR(trained.diffusion, body, config)
-    smplify = SMPLify(body, trained.pose_gmm, smplify_config, losses=config)
+    smplify = SMPLify(body, load_pose_gmm(), smplify_config, losses=config)
     per_seed = {seed: {m: {} for m in methods} for seed in seeds}   # frame-weighted sums
     seed_frames = dict.fromkeys(seeds, 0)
     seconds = {m: 0.0 for m in methods}

@@ -54,12 +54,12 @@ import time
 import numpy as np
 import torch
 
-from backend import metrics
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import ScoreHMR, ScoreHMRConfig
 from backend.solver import initial_state
+from scorehmr_research import metrics
 from tools import calibrate_noise as cn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,14 +15,14 @@ import time
 
 import torch
 
-from backend import metrics
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.geometry import matrix_to_axis_angle, rot6d_to_matrix, matrix_to_rot6d
-from backend.joint_limits import inside_limits
-from backend.observation_noise import NoiseModel, person_size, summarize
-from backend.synthetic import MotionBank, SyntheticObservations
-from backend.train_prior import load_clips
+from backend.geometry import matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from scorehmr_research import metrics
+from scorehmr_research.joint_limits import inside_limits
+from scorehmr_research.observation_noise import NoiseModel, person_size, summarize
+from scorehmr_research.synthetic import MotionBank, SyntheticObservations
+from scorehmr_research.training_set import load_clips
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

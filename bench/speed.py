@@ -28,10 +28,10 @@ def prepare(frames, checkpoint, path):
 
     from backend.body_model import BodyModel
     from backend.checkpoints import load_prior
-    from backend.observation_noise import NoiseModel
     from backend.solver import camera_tensors, initial_state
-    from backend.synthetic import observe_sequence
     from bench.accuracy import load_heldout
+    from scorehmr_research.observation_noise import NoiseModel
+    from scorehmr_research.synthetic import observe_sequence
 
     trained = load_prior(checkpoint)
     body = BodyModel.load()

@@ -17,12 +17,12 @@ from dataclasses import replace
 import torch
 
 from backend.body_model import BodyModel
-from backend.device import SOLVER_CPU_THREADS
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.observation_noise import NoiseModel
+from backend.device import SOLVER_CPU_THREADS
 from backend.scorehmr import ScoreHMRConfig
-from backend.smplify import SMPLifyConfig
 from bench.accuracy import load_heldout, run_methods
+from scorehmr_research.observation_noise import NoiseModel
+from scorehmr_research.smplify import SMPLifyConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -7,6 +7,7 @@ import zipfile
 
 import blender_env
 import bpy
+
 from tools import extension
 
 
@@ -23,7 +24,8 @@ def test_zip_holds_the_extension_and_not_the_workspace(tmp_path):
                    "operators/__init__.py", "panels/sidebar.py", "requirements.txt"):
         assert needed in names
     for name in names:
-        assert not name.startswith((".venv/", "tests/", "bench/", "tools/", ".git/", ".ci/")), name
+        assert not name.startswith((".venv/", "tests/", "bench/", "tools/", "scorehmr_research/", "data/motion/",
+                                    "data/research/", ".git/", ".ci/")), name
         assert "__pycache__" not in name and not name.endswith(".zip"), name
 
 

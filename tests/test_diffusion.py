@@ -3,8 +3,8 @@ import torch
 
 from backend.body_model import BodyModel
 from backend.diffusion import POSE_DIM, PoseDiffusion, PriorConfig, cosine_alphas_cumprod
-from backend.synthetic import MotionBank, SyntheticObservations, mirror
 from backend.geometry import axis_angle_to_matrix
+from scorehmr_research.synthetic import MotionBank, SyntheticObservations, mirror
 
 
 def test_cosine_schedule_is_monotonic_from_one_to_zero():

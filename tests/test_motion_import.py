@@ -19,13 +19,13 @@ import pytest
 import torch
 
 from backend.body_model import BodyModel
-from backend.motion.amass import import_amass
-from backend.motion.asf_amc import import_asf_amc
-from backend.motion.bvh import import_bvh
-from backend.motion.canonical import lowest_foot_point
-from backend.motion.convert import Z_UP_TO_Y_UP
-from backend.motion.deepmimic import import_deepmimic
-from backend.motion.joint_positions import import_joint_positions
+from scorehmr_research.motion.amass import import_amass
+from scorehmr_research.motion.asf_amc import import_asf_amc
+from scorehmr_research.motion.bvh import import_bvh
+from scorehmr_research.motion.canonical import lowest_foot_point
+from scorehmr_research.motion.convert import Z_UP_TO_Y_UP
+from scorehmr_research.motion.deepmimic import import_deepmimic
+from scorehmr_research.motion.joint_positions import import_joint_positions
 from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""The calibrated observation-noise model (backend/observation_noise.py) and the calibration's math."""
+"""The calibrated observation-noise model (scorehmr_research/observation_noise.py) and the calibration's math."""
 import copy
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.observation_noise import DEFAULT_PATH, NoiseModel, _linear_recurrence, person_size, summarize
+from scorehmr_research.observation_noise import DEFAULT_PATH, NoiseModel, _linear_recurrence, person_size, summarize
 from smplcore.skeleton import LANDMARK_INDEX, LANDMARK_MIRROR
 from tools import calibrate_noise as calib
 

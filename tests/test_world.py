@@ -9,7 +9,8 @@ import torch
 from backend import world
 from backend.body_model import BodyModel
 from backend.geometry import axis_angle_to_matrix
-from backend.train_prior import load_clips
+from scorehmr_research.training_set import load_clips
+
 FPS = 30.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

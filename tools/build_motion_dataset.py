@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/build_motion_dataset.py [--out data/motion] [--iters 400]
 
-Writes ``open_clips.npz`` (all clips, 30 fps, float16 poses; see backend/motion/canonical.py)
+Writes ``open_clips.npz`` (all clips, 30 fps, float16 poses; see scorehmr_research/motion/canonical.py)
 and ``clips.json`` (name, source, licence, frames, fit error in mm). Sources whose licence or
 provenance does not allow shipping derived data are imported (to report their fit) but not
 written.
@@ -15,11 +15,11 @@ import sys
 import time
 
 from backend.body_model import BodyModel
-from backend.motion.asf_amc import import_asf_amc
-from backend.motion.bvh import import_bvh
-from backend.motion.canonical import save_clips
-from backend.motion.deepmimic import import_deepmimic
-from backend.motion.joint_positions import import_joint_positions
+from scorehmr_research.motion.asf_amc import import_asf_amc
+from scorehmr_research.motion.bvh import import_bvh
+from scorehmr_research.motion.canonical import save_clips
+from scorehmr_research.motion.deepmimic import import_deepmimic
+from scorehmr_research.motion.joint_positions import import_joint_positions
 from tools.fetch_motion_data import fetch_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.geometry import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from smplcore.skeleton import JOINT_INDEX, NUM_JOINTS
-
-from ..geometry import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 
 TORSO = ("pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck",
          "left_collar", "right_collar", "left_shoulder", "right_shoulder")

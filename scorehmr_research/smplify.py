@@ -2,18 +2,23 @@
 
 Same robust 2D keypoint term, temporal smoothness and foot contact as ScoreHMR
 (``scorehmr.GuidanceLosses``), plus what SMPLify brings instead of a diffusion prior: a
-Gaussian-mixture pose prior (fitted on the same training motion as the diffusion model and
-stored in its checkpoint) and joint-angle limits. Adam on 6D rotations and translation,
+Gaussian-mixture pose prior (fitted on the same training motion as the diffusion model,
+``python -m scorehmr_research fit-pose-gmm``, stored in data/research/pose_gmm.npz; the shipped
+checkpoint holds only what inference needs) and joint-angle limits. Adam on 6D rotations and translation,
 window by window like ScoreHMR, so the comparison is fair.
 """
 import math
+import os
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
-from .geometry import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_axis_angle
+from backend import DATA_DIR
+from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_axis_angle
+from backend.scorehmr import GuidanceLosses, Observation, ScoreHMRConfig, windowed
+
 from .joint_limits import limit_violation
-from .scorehmr import GuidanceLosses, Observation, ScoreHMRConfig, windowed
 
 
 def fit_pose_gmm(body_pose_aa: torch.Tensor, components=8, iterations=60, seed=0):
@@ -35,6 +40,20 @@ def fit_pose_gmm(body_pose_aa: torch.Tensor, components=8, iterations=60, seed=0
         covs = covs + 1e-3 * torch.eye(d, dtype=x.dtype)
     return {"means": means.float(), "precisions": torch.linalg.inv(covs).float(), "weights": weights.float(),
             "log_dets": torch.logdet(covs).float()}
+
+
+DEFAULT_POSE_GMM = os.path.join(DATA_DIR, "research", "pose_gmm.npz")
+
+
+def save_pose_gmm(path, gmm):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez_compressed(path, **{k: v.numpy() for k, v in gmm.items()})
+
+
+def load_pose_gmm(path=None):
+    """The pose prior's mixture as float32 tensors (means, precisions, weights, log_dets)."""
+    with np.load(path or DEFAULT_POSE_GMM, allow_pickle=False) as f:
+        return {k: torch.from_numpy(f[k]) for k in ("means", "precisions", "weights", "log_dets")}
 
 
 def _component_log_prob(x, means, covs):

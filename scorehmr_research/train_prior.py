@@ -1,66 +1,25 @@
-"""``python -m backend train-prior``: train the ScoreHMR pose diffusion prior and the initial
+"""``python -m scorehmr_research train-prior``: train the ScoreHMR pose diffusion prior and the initial
 estimator on synthetic observations of real motion. Seeded, resumable, CPU or CUDA.
 
-Motion input: ``.npz`` files or folders of them, either one clip per file in AMASS layout
-(``poses`` (T, 72+) axis-angle, Y-up or AMASS Z-up with ``--amass-z-up``) or several clips
-packed in one file (``poses`` (N, 72) plus ``clips``, a JSON list of name / start / frames,
-as tools/build_motion_dataset.py writes data/motion/open_clips.npz).
+Motion input: see training_set.py. The checkpoint holds only what inference needs; the
+SMPLify baseline's pose prior is fitted on the same clips by ``fit-pose-gmm`` (``fit_pose_gmm_command``).
 """
 import json
 import logging
 import os
 import time
 
-import numpy as np
 import torch
 
-from .diffusion import EMA, PoseDiffusion
-from .geometry import matrix_to_axis_angle, rot6d_to_matrix
-from .init_estimator import InitEstimator
-from .smplify import fit_pose_gmm
+from backend.diffusion import EMA, PoseDiffusion
+from backend.geometry import matrix_to_axis_angle, rot6d_to_matrix
+from backend.init_estimator import InitEstimator
+
+from .smplify import fit_pose_gmm, save_pose_gmm
 from .synthetic import MotionBank, SyntheticObservations, mirror
+from .training_set import load_clips
 
-log = logging.getLogger("backend.train_prior")
-_Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
-
-
-def _files(paths):
-    for path in paths:
-        if os.path.isdir(path):
-            for root, _, names in sorted(os.walk(path)):
-                yield from (os.path.join(root, n) for n in sorted(names) if n.endswith(".npz"))
-        else:
-            yield path
-
-
-def load_clips(paths, amass_z_up=False, exclude=(), only=None, with_trans=False):
-    """{clip name: (T, 72) axis-angle poses, Y-up world}; names containing an ``exclude``
-    string are left out (held out), or only those in ``only`` are kept. ``with_trans`` gives
-    {name: (poses, trans (T, 3) or None)} instead."""
-    from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-
-    clips = {}
-    for path in _files(paths):
-        with np.load(path, allow_pickle=False) as data:
-            poses = data["poses"][:, :72].astype(np.float64)
-            trans = data["trans"].astype(np.float64) if "trans" in data.files else None
-            if "clips" in data.files:  # packed: a JSON table of name / start / frames per clip
-                spans = {c["name"]: slice(c["start"], c["start"] + c["frames"]) for c in json.loads(str(data["clips"]))}
-            else:
-                spans = {os.path.splitext(os.path.relpath(path))[0]: slice(None)}
-        for name, span in spans.items():
-            if any(x in name for x in exclude) or (only is not None and name not in only):
-                continue
-            p, t = poses[span], None if trans is None else trans[span]
-            if amass_z_up:
-                p = p.copy()
-                p[:, :3] = matrix_to_axis_angle(_Z_UP_TO_Y_UP @ axis_angle_to_matrix(p[:, :3]))
-                t = None if t is None else t @ _Z_UP_TO_Y_UP.T
-            clips[name] = (p, t) if with_trans else p
-    if not clips:
-        raise ValueError(f"no motion clips found in {list(paths)}")
-    return clips
-
+log = logging.getLogger("scorehmr_research.train_prior")
 
 def compact(state_dict):
     """Weights stored as float16 (loading casts them back): half the size in the repository.
@@ -81,7 +40,8 @@ def init_loss(init_model, body, batch):
 
 def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu", resume=False,
           exclude=(), amass_z_up=False, noise_model=None, log_every=200, save_every=2000, progress=True):
-    from .body_model import BodyModel
+    from backend.body_model import BodyModel
+
     from .observation_noise import NoiseModel
 
     state_path = out + ".state"
@@ -90,18 +50,13 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         raise SystemExit(f"--resume: no training state at {state_path} (it is written beside the checkpoint "
                          "by the run that trained it and is not shipped); train without --resume to start over")
     torch.manual_seed(seed)
-    every_clip = load_clips(data, amass_z_up=amass_z_up)
-    clips = {name: p for name, p in every_clip.items() if not any(x in name for x in exclude)}
-    heldout = sorted(set(every_clip) - set(clips))
+    clips, heldout = training_clips(data, exclude, amass_z_up)
     bank = MotionBank(clips)
     body = BodyModel.load(device="cpu")
     noise = NoiseModel.load(noise_model)
     gen = torch.Generator().manual_seed(seed)
     synth = SyntheticObservations(bank, body, noise, generator=gen)
     log.info("training on %d clips, %d frames", len(clips), len(bank))
-    # the SMPLify baseline's pose prior, from the same motion (both mirror images)
-    body_aa = matrix_to_axis_angle(torch.cat([bank.rotmats, mirror(bank.rotmats)])[:, 1:]).reshape(-1, 69)
-    pose_gmm = fit_pose_gmm(body_aa, seed=seed)
 
     prior, init = PoseDiffusion().to(device), InitEstimator().to(device)
     ema_prior, ema_init = EMA(prior), EMA(init)
@@ -125,7 +80,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                 "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": compact(ema_prior.state_dict())},
                 "init": {**init.checkpoint(), "state_dict": compact(ema_init.state_dict())},
-                "pose_gmm": pose_gmm, "body_model": body.model_id, "meta": meta}
+                "body_model": body.model_id, "meta": meta}
         tmp = out + ".tmp"
         torch.save(ckpt, tmp)
         os.replace(tmp, out)
@@ -175,6 +130,20 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     return history
 
 
+def training_clips(data, exclude=(), amass_z_up=False):
+    """The clips ``train`` learns from: every clip of ``data`` but those held out by ``exclude``."""
+    every_clip = load_clips(data, amass_z_up=amass_z_up)
+    clips = {name: p for name, p in every_clip.items() if not any(x in name for x in exclude)}
+    return clips, sorted(set(every_clip) - set(clips))
+
+
+def fit_training_pose_gmm(data, exclude=(), amass_z_up=False, seed=0):
+    """The SMPLify baseline's pose prior, fitted on the prior's training motion (both mirror images)."""
+    bank = MotionBank(training_clips(data, exclude, amass_z_up)[0])
+    body_aa = matrix_to_axis_angle(torch.cat([bank.rotmats, mirror(bank.rotmats)])[:, 1:]).reshape(-1, 69)
+    return fit_pose_gmm(body_aa, seed=seed)
+
+
 def run_command(args):
     import sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -182,4 +151,9 @@ def run_command(args):
     train(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
           device=args.device, resume=args.resume, exclude=tuple(args.exclude), amass_z_up=args.amass_z_up,
           noise_model=args.noise_model, progress=sys.stderr.isatty())
+    return 0
+
+
+def fit_pose_gmm_command(args):
+    save_pose_gmm(args.out, fit_training_pose_gmm(args.data, tuple(args.exclude), args.amass_z_up, args.seed))
     return 0

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import torch
 
+from backend.condition import make_condition
+from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d
 from smplcore.skeleton import JOINT_INDEX, MIRROR, NUM_JOINTS
 
-from .condition import make_condition
-from .geometry import axis_angle_to_matrix, matrix_to_rot6d
 from .joint_limits import sample_within_limits
 
 _MIRROR_M = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))

@@ -91,15 +91,3 @@ def save_clips(path, clips):
     )
     return table
 
-
-def load_clips(path):
-    with np.load(path, allow_pickle=False) as f:
-        table = json.loads(str(f["clips"]))
-        poses, trans, betas = f["poses"].astype(np.float32), f["trans"], f["betas"]
-    out = []
-    for i, row in enumerate(table):
-        sl = slice(row["start"], row["start"] + row["frames"])
-        err = row["fit_error_mm"]
-        out.append(CanonicalClip(row["name"], row["source"], row["licence"], poses[sl], trans[sl],
-                                 betas[i], row["fps"], float("nan") if err is None else err))
-    return out

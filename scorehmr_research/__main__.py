@@ -1,0 +1,5 @@
+import sys
+
+from scorehmr_research.cli import main
+
+sys.exit(main())
