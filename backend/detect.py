@@ -8,6 +8,7 @@ one sequential pass (see ``_ChunkedDetection``); each chunk streams its frames.
 MediaPipe Pose follows one person; choosing *which* person is ``backend.track``'s job.
 """
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -87,6 +88,46 @@ def _chunks(first: int, stop: int, fps: float, workers: int):
     count = max(1, min(workers, (stop - first) // max(1, int(MIN_CHUNK_SECONDS * fps))))
     size = -(-(stop - first) // count)
     return [(a, min(a + size, stop)) for a in range(first, stop, size)]
+
+
+def prefetched(frames, depth=4):
+    """Iterate ``frames`` with the decoding done ahead in a thread (OpenCV releases the GIL):
+    a large frame takes a quarter of MediaPipe's time to decode, which then overlaps with
+    detection instead of adding to it. Errors are raised here; closing the iterator stops it."""
+    items, stop = queue.Queue(maxsize=depth), threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def decode():
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - raised in the consuming thread
+            put(exc)
+        finally:
+            if hasattr(frames, "close"):
+                frames.close()  # releases the capture in this thread, at once
+
+    thread = threading.Thread(target=decode, name="decode", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def default_workers() -> int:
@@ -183,7 +224,7 @@ class _ChunkedDetection:
         try:
             agreeing = 0
             with PoseDetector() as detector:
-                for frame_number, frame in video.iter_frames(self.info.path, chunk_first, self.stop_frame):
+                for frame_number, frame in prefetched(video.iter_frames(self.info.path, chunk_first, self.stop_frame)):
                     if self._stop.is_set():
                         return
                     landmarks = detector(frame)
@@ -210,7 +251,7 @@ def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
     empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
     last_report = 0.0
     with PoseDetector() as detector:
-        for frame_number, frame in video.iter_frames(info.path, first, None):
+        for frame_number, frame in prefetched(video.iter_frames(info.path, first, None)):
             if should_cancel():
                 raise Cancelled()
             landmarks = detector(frame)

@@ -406,8 +406,11 @@ def windowed(frames, x, trans, config, temporal, solve, per_batch=1, progress=No
     elif n <= size:
         spans = [(0, n)]
     else:
-        starts = list(range(0, n - overlap, size - overlap))
-        starts[-1] = n - size
+        # as few windows as cover n, spread evenly and shortened to match: all of one length
+        # (they are batched), and no more rows than n + overlaps (100 frames: 2 x 58, not 2 x 96)
+        count = -(-(n - overlap) // (size - overlap))
+        size = -(-(n + (count - 1) * overlap) // count)
+        starts = [round(i * (n - size) / (count - 1)) for i in range(count)]
         spans = [(s, s + size) for s in starts]
     blend = temporal and len(spans) > 1
     out_x, out_t = torch.zeros_like(x), torch.zeros_like(trans)
