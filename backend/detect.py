@@ -17,6 +17,7 @@ import numpy as np
 
 from backend import track, video
 from backend.errors import BackendError, Cancelled
+from smplcore.protocol import SETUP_HINT
 from smplcore.skeleton import NUM_LANDMARKS
 
 # The detector configuration every consumer of landmarks (solver, noise model, benchmarks) sees.
@@ -44,13 +45,12 @@ def _import_mediapipe():
     try:
         import mediapipe as mp
     except ImportError as exc:
-        raise BackendError("internal", f"MediaPipe cannot be imported: {exc}",
-                           "install the backend requirements: pip install -r requirements.txt") from exc
+        raise BackendError("missing_packages", f"MediaPipe cannot be imported: {exc}", SETUP_HINT) from exc
     root = os.path.dirname(mp.__file__)
     missing = [name for name in _MODEL_FILES if not os.path.isfile(os.path.join(root, name))]
     if missing:
-        raise BackendError("internal", f"MediaPipe {mp.__version__} lacks its pose models ({', '.join(missing)})",
-                           "install mediapipe==0.10.21, the last release that ships them")
+        raise BackendError("missing_packages", f"MediaPipe {mp.__version__} lacks its pose models ({', '.join(missing)})",
+                           "install mediapipe==0.10.21, the last release that ships them (pip install -r requirements.txt)")
     return mp
 
 

@@ -4,7 +4,9 @@ The same :class:`BackendError` becomes a CLI exit status and message, or a proto
 event. :func:`as_backend_error` turns anything else raised inside a job into one, so a crash
 never reaches the client as silence.
 """
-from smplcore.protocol import ERROR_EXIT_CODES
+import sys
+
+from smplcore.protocol import ERROR_EXIT_CODES, SETUP_HINT
 
 
 BODY_MODEL_HINT = "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset (the shipped model)"
@@ -46,17 +48,22 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def as_backend_error(exc: BaseException) -> BackendError:
-    """The user-facing error for an exception raised inside a job (``internal`` when unknown)."""
+    """The user-facing error for an exception raised inside a job (``internal`` when unknown).
+
+    Standard library only: this runs in the error path, where numpy may be what is missing."""
     if isinstance(exc, BackendError):
         return exc
+    if isinstance(exc, ImportError):
+        name = getattr(exc, "name", None) or str(exc)
+        return BackendError("missing_packages", f"the backend's Python cannot import {name}: {exc}", SETUP_HINT)
     if is_out_of_memory(exc):
         return BackendError(
             "out_of_memory", f"ran out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             "process a shorter frame range (--start/--end), close other programs, or use --device cpu "
             "when the GPU is small")
-    from smplcore.result import ResultFileError  # numpy-only, cheap; here to keep imports one-way
-
-    if isinstance(exc, ResultFileError):
-        return BackendError("bad_result", str(exc), "re-run the video to write a new result file")
+    result_module = sys.modules.get("smplcore.result")  # never imported here: it needs numpy
+    if result_module is not None and isinstance(exc, result_module.ResultFileError):
+        return BackendError("bad_result", str(exc), "the result file is damaged or was not written by ScoreHMR: "
+                            "import the video again to write a new one")
     return BackendError("internal", f"internal error: {type(exc).__name__}: {exc}",
                         "this is a bug: please report it with the backend log")

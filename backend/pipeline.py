@@ -23,7 +23,7 @@ from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
 from backend.output import check_output
 from smplcore.body_model_file import BodyModelError, load_body_model_file
-from smplcore.result import MotionResult
+from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
 from smplcore.skeleton import NUM_JOINTS
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,14 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     """Video in, validated result file out (see the module docstring)."""
     report = _Reporter(progress, cancel)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
-    if focal is not None and not (math.isfinite(focal) and focal > 0):
-        raise BackendError("bad_request", f"focal length must be a positive number of pixels, got {focal}",
-                           "leave --focal out to assume a 55 degree horizontal field of view")
-    video.probe(video_path)  # an unreadable video fails before anything is loaded
+    width = video.probe(video_path).width  # an unreadable video fails before anything is loaded
+    if focal is not None:
+        low, high = focal_length_range(width)
+        if not (math.isfinite(focal) and low <= focal <= high):
+            raise BackendError("bad_request", f"focal length {focal} px is implausible for a video {width} px wide "
+                               f"(expected {low:.0f}..{high:.0f} px)",
+                               "give the focal length in pixels, or leave --focal out to assume a 55 degree "
+                               "horizontal field of view")
     device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
     preload = _SolverPreload(device, body_model, checkpoint)
     try:
@@ -179,7 +183,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         frame_index=detections.frame_index, valid=valid, keypoints_2d=keypoints, focal_length=focal,
         image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]))
     report.check()
-    result.save(out)
+    _save(result, out)
     return result
 
 
@@ -196,8 +200,11 @@ def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
         if frame not in frames_in_range:
             raise BackendError("bad_request", f"fixed frame {frame} is outside the refined range",
                                "fix only frames inside start..end")
-        if not np.all(np.isfinite(pose)):
-            raise BackendError("bad_request", f"fixed pose for frame {frame} has NaN or infinite values", "")
+        angles = np.linalg.norm(pose.reshape(NUM_JOINTS, 3), axis=-1)
+        if not np.all(np.isfinite(pose)) or angles.max() > MAX_ROTATION_ANGLE:
+            raise BackendError("bad_request", f"fixed pose for frame {frame} is not a rotation: every joint's "
+                               f"axis-angle must be finite and at most {MAX_ROTATION_ANGLE:.2f} rad",
+                               "send the keyed poses as axis-angle (radians)")
         checked[frame] = pose
     return checked
 
@@ -232,5 +239,14 @@ def refine_result(result_path, out, start, end, fixed=None, device="auto", body_
     updated.poses[rows] = poses
     updated.trans[rows] = trans
     report.check()
-    updated.save(out)
+    _save(updated, out)
     return updated
+
+
+def _save(result, out):
+    """Write a result this backend made; failing validation here is a bug, not a bad input file."""
+    try:
+        result.save(out)
+    except ResultFileError as exc:
+        raise BackendError("internal", f"the backend produced an invalid result: {exc}",
+                           "this is a bug: please report it with the backend log") from exc

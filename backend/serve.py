@@ -7,6 +7,7 @@ take the same lock, so after a ``cancelled`` event no result file of that job ev
 Only protocol lines go to stdout: file descriptor 1 is re-pointed at stderr so that stray
 prints of native libraries land in the log.
 """
+import importlib.util
 import logging
 import os
 import queue
@@ -88,15 +89,24 @@ def parse_job(request: dict) -> Job:
     return Job(job_id, request["type"], args)
 
 
+def missing_packages() -> list[str]:
+    """Required packages this interpreter cannot find (found by name, nothing is imported)."""
+    return [name for name in protocol.REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
+
+
 class Server:
-    def __init__(self, events):
+    def __init__(self, events, missing=()):
         self._events = events
+        self._missing = list(missing)
         self._write_lock = threading.Lock()
+        self._last_emit = time.monotonic()
         self._queue = queue.Queue()
         self._jobs = {}             # id -> Job, queued or running
         self._jobs_lock = threading.Lock()
+        self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="jobs", daemon=True)
         self._worker.start()
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
 
     # -- output ---------------------------------------------------------------------------
 
@@ -105,6 +115,24 @@ class Server:
         with self._write_lock:
             self._events.write(line)
             self._events.flush()
+            self._last_emit = time.monotonic()
+
+    def _heartbeat(self):
+        """While jobs are pending, say so at least every HEARTBEAT_INTERVAL_S (stages such as
+        model loading report no progress for seconds); a stopped process sends nothing."""
+        interval = protocol.HEARTBEAT_INTERVAL_S
+        while not self._stopping.wait(interval / 4):
+            with self._jobs_lock:
+                pending = [job.id for job in self._jobs.values() if not job.finished]
+            if pending and time.monotonic() - self._last_emit >= interval:
+                try:
+                    self.emit({"type": "heartbeat", "id": pending[0]})
+                except (OSError, ValueError):  # stdout closed: the client is gone
+                    return
+
+    def _setup_error(self, job_id=None):
+        return BackendError("missing_packages", "the backend's Python lacks required packages: "
+                            + ", ".join(self._missing), protocol.SETUP_HINT).event(job_id)
 
     # -- the reading side (main thread) ---------------------------------------------------
 
@@ -131,9 +159,16 @@ class Server:
         try:
             if kind == "hello":
                 self.emit({"type": "hello", "id": request.get("id"), "protocol": protocol.PROTOCOL_VERSION,
-                           "pid": os.getpid(), "python": sys.version.split()[0]})
+                           "pid": os.getpid(), "python": sys.version.split()[0],
+                           "missing_packages": self._missing})
+                if self._missing:
+                    self.emit(self._setup_error(request.get("id")))
             elif kind in ("run", "refine"):
-                self._submit(parse_job(request))
+                job = parse_job(request)
+                if self._missing:
+                    self.emit(self._setup_error(job.id))
+                else:
+                    self._submit(job)
             elif kind == "cancel":
                 self._cancel(request.get("id"))
             elif kind == "shutdown":
@@ -173,6 +208,7 @@ class Server:
         for job_id in pending:
             self._cancel(job_id)
         self._queue.put(None)
+        self._stopping.set()
         self._worker.join(SHUTDOWN_GRACE_S)
         if self._worker.is_alive():
             log.warning("a job did not stop within %.0f s of shutdown; exiting anyway", SHUTDOWN_GRACE_S)
@@ -180,12 +216,29 @@ class Server:
     # -- the working side (worker thread) -------------------------------------------------
 
     def _work(self):
+        """The job thread: it never dies; whatever escapes a job still becomes an error event."""
         while (job := self._queue.get()) is not None:
             try:
                 self._execute(job)
+            except BaseException as exc:  # noqa: BLE001 - the error path itself failed
+                self._last_resort_error(job, exc)
             finally:
                 with self._jobs_lock:
                     self._jobs.pop(job.id, None)
+
+    def _last_resort_error(self, job, exc):
+        """Standard library only: used when building the normal error event failed."""
+        try:
+            log.error("job %r: the error handler failed: %s", job.id, traceback.format_exc())
+            with job.lock:
+                if job.finished:
+                    return
+                job.finished = True
+            self.emit({"type": "error", "id": job.id, "code": "internal",
+                       "message": f"internal error: {type(exc).__name__}: {exc}",
+                       "hint": "this is a bug: please report it with the backend log"})
+        except BaseException:  # noqa: BLE001 - nothing is left to tell; keep the thread alive
+            pass
 
     def _progress_reporter(self, job: Job):
         last = {"event": (None, None, None), "time": 0.0}
@@ -251,6 +304,9 @@ def protocol_stream():
 
 
 def main() -> int:
-    server = Server(protocol_stream())
+    missing = missing_packages()
+    if missing:
+        log.error("missing packages: %s (%s)", ", ".join(missing), protocol.SETUP_HINT)
+    server = Server(protocol_stream(), missing)
     log.info("serving protocol %d on stdin/stdout (pid %d)", protocol.PROTOCOL_VERSION, os.getpid())
     return server.serve(iter(sys.stdin.readline, ""))

@@ -9,6 +9,7 @@ import collections
 import itertools
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +19,9 @@ from ..smplcore import protocol
 from . import ADDON_ROOT
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+
+# An ERROR/CRITICAL line of the backend's own log format, or the last line of a Python traceback.
+_OWN_ERROR_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (ERROR|CRITICAL) backend|^[A-Za-z_][\w.]*(Error|Exception): ")
 
 
 class BackendError(RuntimeError):
@@ -34,6 +38,7 @@ class Job:
 
     def __init__(self, backend, job_id, request):
         self.backend, self.id, self.request = backend, job_id, request
+        self.submitted = time.monotonic()
         self.state = RUNNING
         self.stage, self.done_count, self.total = "starting", 0, 0
         self.result_path = None
@@ -53,7 +58,13 @@ class Job:
         self._events.put(event)
 
     def poll(self):
-        """Apply every event received so far; returns the state."""
+        """Apply every event received so far; returns the state. A backend that sent nothing
+        (no progress, no heartbeat) for ``backend.silence_timeout`` seconds fails the job."""
+        if self.state == RUNNING and self._events.empty():
+            silent = time.monotonic() - max(self.submitted, self.backend.last_heard)
+            if silent > self.backend.silence_timeout:
+                self.error = self.backend.abandon(silent)
+                self.state = FAILED
         while self.state == RUNNING:
             try:
                 event = self._events.get_nowait()
@@ -99,11 +110,14 @@ class Job:
 class Backend:
     """A running ``python -m backend serve`` process."""
 
-    def __init__(self, python, log_path=None, env=None):
+    def __init__(self, python, log_path=None, env=None, silence_timeout=None):
         self.python = python
         self.log_path = log_path
         self.stderr_tail = collections.deque(maxlen=40)
         self.hello = None
+        self.silence_timeout = protocol.HEARTBEAT_TIMEOUT_S if silence_timeout is None else silence_timeout
+        self.last_heard = time.monotonic()  # any line on the backend's stdout
+        self._abandoned = None
         self._jobs = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -171,8 +185,25 @@ class Backend:
 
     # -- reader threads -----------------------------------------------------------------------
 
+    def abandon(self, silent_seconds):
+        """Give up on a backend that stopped answering: kill it (a stopped process too), so the
+        next job starts a fresh one; the error tells the user what happened."""
+        self._abandoned = BackendError(
+            "backend_unresponsive", f"the backend sent nothing for {silent_seconds:.0f} s (no progress, no "
+            "heartbeat): it is frozen or was stopped", "run the job again (a new backend is started); "
+            f"if it happens again, see the backend log{self._log_note()}")
+        try:
+            self.process.kill()
+        except OSError:
+            pass
+        return self._abandoned
+
+    def _log_note(self):
+        return f" ({self.log_path})" if self.log_path else ""
+
     def _read_stdout(self):
         for line in self.process.stdout:
+            self.last_heard = time.monotonic()
             if not line.strip():
                 continue
             try:
@@ -222,11 +253,20 @@ class Backend:
                 log.close()
 
     def _exit_event(self):
+        if self._abandoned is not None:  # killed by abandon(): say why, not "killed"
+            error = self._abandoned
+            return {"type": "error", "code": error.code, "message": error.message, "hint": error.hint}
         code = self.process.poll()
-        tail = " | ".join(line for line in list(self.stderr_tail)[-3:] if line)
-        return {"type": "error", "code": "backend_exited",
-                "message": f"the backend process exited (status {code})",
-                "hint": tail or "see the backend log"}
+        if code is not None and code < 0:
+            message = f"the backend process was killed (signal {-code})"
+            cause = "the system may have run out of memory; "
+        else:
+            message, cause = f"the backend process exited (status {code})", ""
+        # only the backend's own error lines; third-party log noise (MediaPipe, absl) says nothing useful
+        own = [line for line in self.stderr_tail if _OWN_ERROR_LINE.match(line)]
+        said = f"it last said: {own[-1][:300]}; " if own else ""
+        return {"type": "error", "code": "backend_exited", "message": message,
+                "hint": f"{said}{cause}see the backend log{self._log_note()}"}
 
 
 _shared = None

@@ -4,7 +4,8 @@ One JSON object per line. The client writes requests on the backend's stdin; the
 writes events on stdout (and nothing else: logs go to stderr or a log file).
 
 Requests (client -> backend), each with a client-chosen string ``id``:
-  {"type": "hello"}                                  -> {"type": "hello", "protocol": N, ...}
+  {"type": "hello"}                                  -> {"type": "hello", "protocol": N, "missing_packages": [..], ...}
+                                                        (+ an ``error`` event ``missing_packages`` when any are missing)
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
    "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
@@ -14,6 +15,7 @@ Requests (client -> backend), each with a client-chosen string ``id``:
 
 Events (backend -> client), each naming the request ``id`` it belongs to:
   {"type": "progress", "id": .., "stage": "decode"|"detect"|"init"|"refine"|..., "done": n, "total": n}
+  {"type": "heartbeat", "id": ..}    the job is alive (sent while a stage reports no progress)
   {"type": "result", "id": .., "path": PATH}
   {"type": "cancelled", "id": ..}
   {"type": "error", "id": ..|null, "code": CODE, "message": .., "hint": ..}
@@ -23,7 +25,7 @@ import json
 PROTOCOL_VERSION = 1
 
 REQUEST_TYPES = ("hello", "run", "refine", "cancel", "shutdown")
-EVENT_TYPES = ("hello", "progress", "result", "cancelled", "error")
+EVENT_TYPES = ("hello", "progress", "heartbeat", "result", "cancelled", "error")
 
 # Error codes, shared by events and by the CLI's exit status.
 ERROR_EXIT_CODES = {
@@ -36,8 +38,28 @@ ERROR_EXIT_CODES = {
     "out_of_memory": 8,
     "bad_result": 9,
     "cancelled": 10,
-    "internal": 70,
+    "missing_packages": 11,   # the backend's Python lacks packages: a setup problem, not a bug
+    "internal": 70,           # a bug: the only code whose hint asks for a report
 }
+
+# Codes the add-on's client raises itself (never sent by the backend).
+CLIENT_ERROR_CODES = (
+    "no_python",              # no backend interpreter is set up
+    "backend_start",          # the interpreter cannot be started
+    "backend_exited",         # the process ended while jobs were pending
+    "backend_unresponsive",   # neither progress nor heartbeat for HEARTBEAT_TIMEOUT_S
+    "protocol",               # backend and add-on speak different protocol versions
+)
+
+# While a job runs the backend sends {"type": "heartbeat", "id": ..} at least every
+# HEARTBEAT_INTERVAL_S; the client gives up after HEARTBEAT_TIMEOUT_S without any event.
+HEARTBEAT_INTERVAL_S = 2.0
+HEARTBEAT_TIMEOUT_S = 30.0
+
+# What the backend needs installed (import names); `hello` names the missing ones.
+REQUIRED_PACKAGES = ("numpy", "torch", "smplx", "mediapipe", "cv2", "scipy")
+SETUP_HINT = ("Preferences > Add-ons > ScoreHMR: Create Backend Environment, or in the backend's Python: "
+              "pip install -r requirements.txt")
 
 
 def encode(message: dict) -> str:

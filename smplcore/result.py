@@ -17,6 +17,21 @@ NUM_BETAS = 10
 NUM_HAND_JOINTS = 15  # per hand, SMPL-H order (index, middle, pinky, ring, thumb; 3 each)
 
 
+# Bounds of a plausible result; each failure names the field and its range.
+MAX_FRAME_INDEX = 10_000_000     # frame numbers: ~93 hours at 30 fps
+MIN_FPS, MAX_FPS = 1.0, 1000.0   # mocap_framerate in (MIN_FPS, MAX_FPS]
+MAX_ABS_BETA = 10.0              # shape coefficients are standard deviations; +-10 is already a caricature
+MAX_ROTATION_ANGLE = 2 * np.pi + 1e-3  # per joint, axis-angle (solvers and Blender give at most pi)
+MAX_IMAGE_SIDE = 32768           # pixels
+MIN_FOV_DEG, MAX_FOV_DEG = 1.0, 170.0  # horizontal field of view a focal length may imply
+
+
+def focal_length_range(image_width: int) -> tuple[float, float]:
+    """Plausible focal lengths in pixels for an image ``image_width`` wide (170 to 1 degree wide)."""
+    half = 0.5 * image_width
+    return half / np.tan(np.radians(MAX_FOV_DEG) / 2), half / np.tan(np.radians(MIN_FOV_DEG) / 2)
+
+
 class ResultFileError(ValueError):
     """A result file that is missing, unreadable or does not follow the schema."""
 
@@ -59,17 +74,34 @@ class MotionResult:
         _check(self.image_size, (2,), "image_size", np.integer)
         if t < 1:
             raise ResultFileError("the result holds no frames (poses has length 0)")
-        for name in ("poses", "trans", "betas"):
+        for name in ("poses", "trans", "betas", "keypoints_2d"):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ResultFileError(f"'{name}' contains NaN or infinite values")
+        angles = np.linalg.norm(np.asarray(self.poses, np.float64).reshape(t, NUM_JOINTS, 3), axis=-1)
+        if angles.max() > MAX_ROTATION_ANGLE:
+            raise ResultFileError(f"'poses' holds a rotation of {angles.max():.3g} rad; expected axis-angle "
+                                  f"rotations of at most {MAX_ROTATION_ANGLE:.2f} rad (2 pi)")
+        if np.abs(self.betas).max() > MAX_ABS_BETA:
+            raise ResultFileError(f"'betas' reaches {np.abs(self.betas).max():.3g}; expected values within "
+                                  f"+-{MAX_ABS_BETA:g} (body shape coefficients)")
+        if self.frame_index[0] < 0 or self.frame_index[-1] > MAX_FRAME_INDEX:
+            raise ResultFileError(f"'frame_index' runs {int(self.frame_index[0])}..{int(self.frame_index[-1])}; "
+                                  f"expected source frame numbers in 0..{MAX_FRAME_INDEX}")
         if np.any(np.diff(self.frame_index) <= 0):
             raise ResultFileError("'frame_index' must be strictly increasing")
-        if not (self.mocap_framerate > 0 and np.isfinite(self.mocap_framerate)):
-            raise ResultFileError(f"'mocap_framerate' must be positive, got {self.mocap_framerate}")
-        if not (self.focal_length > 0 and np.isfinite(self.focal_length)):
-            raise ResultFileError(f"'focal_length' must be positive, got {self.focal_length}")
-        if np.any(self.image_size <= 0):
-            raise ResultFileError(f"'image_size' must be positive, got {self.image_size.tolist()}")
+        if not self.valid.any():
+            raise ResultFileError("'valid' is False on every frame: the person was never observed")
+        if not (MIN_FPS < self.mocap_framerate <= MAX_FPS):
+            raise ResultFileError(f"'mocap_framerate' is {self.mocap_framerate}; expected frames per second "
+                                  f"in ({MIN_FPS:g}, {MAX_FPS:g}]")
+        if np.any(self.image_size <= 0) or np.any(self.image_size > MAX_IMAGE_SIDE):
+            raise ResultFileError(f"'image_size' is {self.image_size.tolist()}; expected width and height "
+                                  f"in 1..{MAX_IMAGE_SIDE} pixels")
+        low, high = focal_length_range(int(self.image_size[0]))
+        if not (low <= self.focal_length <= high):
+            raise ResultFileError(f"'focal_length' is {self.focal_length} px; expected {low:.1f}..{high:.0f} px for "
+                                  f"an image {int(self.image_size[0])} px wide (a horizontal field of view of "
+                                  f"{MAX_FOV_DEG:g} to {MIN_FOV_DEG:g} degrees)")
         if self.cam_to_world is not None:
             _check_rigid(self.cam_to_world, t)
         if (self.hand_poses is None) != (self.hand_valid is None):
@@ -81,6 +113,8 @@ class MotionResult:
                 raise ResultFileError("'hand_poses' contains NaN or infinite values")
         if not self.body_model:
             raise ResultFileError("'body_model' is empty: the result must name its body model")
+        if not 1 <= self.version:
+            raise ResultFileError(f"'version' is {self.version}; expected 1..{RESULT_VERSION}")
         if self.version > RESULT_VERSION:
             raise ResultFileError(
                 f"result version {self.version} is newer than this add-on understands "
@@ -139,10 +173,11 @@ class MotionResult:
         known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note", "hand_poses", "hand_valid"}
         return cls(
             poses=arrays["poses"], trans=arrays["trans"], betas=arrays["betas"],
-            mocap_framerate=float(arrays["mocap_framerate"]), frame_index=arrays["frame_index"],
-            valid=arrays["valid"], keypoints_2d=arrays["keypoints_2d"],
-            focal_length=float(arrays["focal_length"]), image_size=arrays["image_size"],
-            body_model=str(arrays["body_model"]), version=int(arrays["version"]),
+            mocap_framerate=_scalar(arrays, "mocap_framerate", np.number, float),
+            frame_index=arrays["frame_index"], valid=arrays["valid"], keypoints_2d=arrays["keypoints_2d"],
+            focal_length=_scalar(arrays, "focal_length", np.number, float), image_size=arrays["image_size"],
+            body_model=_scalar(arrays, "body_model", np.str_, str),
+            version=_scalar(arrays, "version", np.integer, int),
             cam_to_world=arrays.get("cam_to_world"), world_note=str(arrays.get("world_note", "")),
             hand_poses=arrays.get("hand_poses"), hand_valid=arrays.get("hand_valid"),
             extras={k: v for k, v in arrays.items() if k not in known},
@@ -178,6 +213,15 @@ def _file_mode(path) -> int:
 
 _REQUIRED = ("poses", "trans", "betas", "mocap_framerate", "frame_index", "valid",
              "keypoints_2d", "focal_length", "image_size", "body_model", "version")
+
+
+def _scalar(arrays, key, kind, convert):
+    """One value stored as a 0-d (or 1-element) array of the expected kind."""
+    value = np.asarray(arrays[key])
+    if value.size != 1 or value.ndim > 1 or not np.issubdtype(value.dtype, kind):
+        what = {np.number: "a number", np.integer: "an integer", np.str_: "a string"}[kind]
+        raise ResultFileError(f"'{key}' must be {what} (one value), got {value.dtype} with shape {value.shape}")
+    return convert(value.reshape(()))
 
 
 def _read_plain(data, key, path):

@@ -28,7 +28,7 @@ def test_round_trip(tmp_path):
     ("trans", np.full((12, 3), np.nan), "NaN"),
     ("frame_index", np.zeros(12, dtype=int), "strictly increasing"),
     ("valid", np.ones(12), "dtype"),
-    ("mocap_framerate", 0.0, "positive"),
+    ("mocap_framerate", 0.0, "mocap_framerate"),
     ("keypoints_2d", np.zeros((12, 17, 3)), "keypoints_2d"),
 ])
 def test_invalid_results_are_refused_on_write(tmp_path, field, value, message):

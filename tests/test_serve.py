@@ -25,6 +25,9 @@ class Served:
     def __init__(self):
         self.process = subprocess.Popen([sys.executable, "-u", "-m", "backend", "serve"], cwd=ROOT, text=True,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._start_readers()
+
+    def _start_readers(self):
         self.events = queue.Queue()
         self.stray_lines = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -108,13 +111,13 @@ def test_cancel_mid_run_stops_within_a_second_and_leaves_no_file(served, tmp_pat
     served.next_event(timeout=60, where=lambda e: e["type"] == "progress" and e["done"] > 0)  # detecting
     sent = time.monotonic()
     served.send({"type": "cancel", "id": "walk"})
-    cancelled = served.next_event(timeout=1.0, where=lambda e: e["type"] != "progress")
+    cancelled = served.next_event(timeout=1.0, where=lambda e: e["type"] not in ("progress", "heartbeat"))
     assert cancelled == {"type": "cancelled", "id": "walk"} and time.monotonic() - sent < 1.0
     served.send({"type": "hello"})
-    assert served.next_event(where=lambda e: e["type"] != "progress")["type"] == "hello"
+    assert served.next_event(where=lambda e: e["type"] not in ("progress", "heartbeat"))["type"] == "hello"
     # the worker really stopped: the next job runs at once, and the cancelled job never reports
     served.send({"type": "run", "id": "next", "video": str(tmp_path / "missing.mp4"), "out": str(out)})
-    follow_up = served.next_event(timeout=5, where=lambda e: e["type"] != "progress")
+    follow_up = served.next_event(timeout=5, where=lambda e: e["type"] not in ("progress", "heartbeat"))
     assert follow_up["id"] == "next" and follow_up["code"] == "unreadable_video"
     assert os.listdir(tmp_path) == []
 
@@ -133,9 +136,11 @@ def test_run_then_refine_through_the_protocol(served, tmp_path):
     served.send({"type": "run", "id": "walk", "video": EXCERPT, "out": str(out), "end": 59,
                  "options": {"device": "cpu"}})
     stages = set()
-    while (event := served.next_event(timeout=300))["type"] == "progress":
-        assert event["id"] == "walk" and 0 <= event["done"] and (event["total"] == 0 or event["done"] <= event["total"])
-        stages.add(event["stage"])
+    while (event := served.next_event(timeout=300))["type"] in ("progress", "heartbeat"):
+        assert event["id"] == "walk"
+        if event["type"] == "progress":
+            assert 0 <= event["done"] and (event["total"] == 0 or event["done"] <= event["total"])
+            stages.add(event["stage"])
     assert event == {"type": "result", "id": "walk", "path": str(out)}, event
     assert "detect" in stages
     before = MotionResult.load(out)
@@ -143,7 +148,7 @@ def test_run_then_refine_through_the_protocol(served, tmp_path):
     refined = tmp_path / "refined.npz"
     served.send({"type": "refine", "id": "fix", "result": str(out), "out": str(refined), "start": 20, "end": 40,
                  "fixed": {}, "options": {"device": "cpu"}})
-    event = served.next_event(timeout=300, where=lambda e: e["type"] != "progress")
+    event = served.next_event(timeout=300, where=lambda e: e["type"] not in ("progress", "heartbeat"))
     assert event == {"type": "result", "id": "fix", "path": str(refined)}, event
     after = MotionResult.load(refined)
     assert (after.poses[:20] == before.poses[:20]).all() and (after.poses[41:] == before.poses[41:]).all()
