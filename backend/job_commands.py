@@ -50,35 +50,63 @@ class _ProgressBars:
             self.bar = None
 
 
-def _report_failure(exc: BaseException, prefix="") -> int:
+def describe_failure(exc: BaseException) -> dict:
+    """What a failed clip reports, as plain data (it also crosses from a cluster worker):
+    the error code, exit status, message, hint, and the traceback when the error is a bug."""
     from backend.errors import as_backend_error
 
+    error = as_backend_error(exc)
+    # an unexpected exception: the traceback is what a bug report needs
+    trace = "".join(traceback.format_exception(exc)) if error is not exc else None
+    return {"code": error.code, "exit_code": error.exit_code, "message": error.message, "hint": error.hint,
+            "traceback": trace}
+
+
+def print_failure(failure: dict, prefix="") -> int:
+    if failure["traceback"]:
+        print(failure["traceback"], end="", file=sys.stderr)
+    print(f"{prefix}error: {failure['message']}", file=sys.stderr)
+    if failure["hint"]:
+        print(f"{prefix}hint: {failure['hint']}", file=sys.stderr)
+    return failure["exit_code"]
+
+
+def _report_failure(exc: BaseException, prefix="") -> int:
     if isinstance(exc, KeyboardInterrupt):
         print(f"{prefix}cancelled", file=sys.stderr)
         return ERROR_EXIT_CODES["cancelled"]
-    error = as_backend_error(exc)
-    if error is not exc:  # an unexpected exception: the traceback is what a bug report needs
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"{prefix}error: {error.message}", file=sys.stderr)
-    if error.hint:
-        print(f"{prefix}hint: {error.hint}", file=sys.stderr)
-    return error.exit_code
+    return print_failure(describe_failure(exc), prefix)
+
+
+# the options of ``run`` / ``run-folder`` that shape a solve (see ``_add_solve_options``)
+SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite")
+
+
+def solve_options(args) -> dict:
+    return {name: getattr(args, name) for name in SOLVE_OPTIONS}
+
+
+def solve_clip(video_path, out, options: dict, progress=None):
+    """One video into its result file(s): the one solve that ``run``, ``run-folder`` and the
+    cluster workers share."""
+    from backend.pipeline import run_video
+
+    return run_video(video_path, out, progress=progress, **options)
+
+
+def wrote_message(out, result) -> str:
+    return f"wrote {out}: {result.num_frames} frames, person seen on {int(result.valid.sum())}"
 
 
 def _run_one(video_path, out, args, label="") -> int:
-    from backend.pipeline import run_video
-
     bars = _ProgressBars(label)
     try:
-        result = run_video(video_path, out, start=args.start, end=args.end, device=args.device,
-                           body_model=args.body_model, checkpoint=args.checkpoint, focal=args.focal,
-                           progress=bars, overwrite=args.overwrite)
+        result = solve_clip(video_path, out, solve_options(args), progress=bars)
     except (Exception, KeyboardInterrupt) as exc:
         bars.close()
         return _report_failure(exc, label)
     bars.close()
-    print(f"{label}wrote {out}: {result.num_frames} frames, person seen on {int(result.valid.sum())}",
-          file=sys.stderr)
+    print(f"{label}{wrote_message(out, result)}", file=sys.stderr)
     return 0
 
 
@@ -87,14 +115,38 @@ def run(args) -> int:
     return _run_one(args.video, args.out, args)
 
 
-def _already_done(path) -> bool:
+def clip_done(path) -> bool:
+    """A valid result file is already at ``path`` (run-folder skips its clip)."""
     from smplcore.result import MotionResult, ResultFileError
 
+    if not os.path.isfile(path):
+        return False
     try:
         MotionResult.load(path)
         return True
     except ResultFileError:
         return False
+
+
+def folder_clips(folder, out_folder) -> list[tuple[str, str, str]]:
+    """``(name, video path, result path)`` for every video of ``folder``, by name."""
+    from backend.video import VIDEO_EXTENSIONS
+
+    videos = sorted(name for name in os.listdir(folder)
+                    if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith("."))
+    stems = [os.path.splitext(name)[0] for name in videos]
+    # clip.mp4 and clip.mov in one folder must not share clip.npz
+    return [(name, os.path.join(folder, name), os.path.join(out_folder, (name if stems.count(stem) > 1 else stem) + ".npz"))
+            for name, stem in zip(videos, stems)]
+
+
+def clip_label(position, count, name) -> str:
+    return f"[{position}/{count}] {name}: "
+
+
+def print_summary(counts):
+    print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed",
+          file=sys.stderr)
 
 
 def run_folder(args) -> int:
@@ -108,28 +160,27 @@ def run_folder(args) -> int:
         print(f"error: --out {args.out} is a file; run-folder writes one result per video into a folder",
               file=sys.stderr)
         return ERROR_EXIT_CODES["bad_request"]
-    videos = sorted(name for name in os.listdir(args.folder)
-                    if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith("."))
-    if not videos:
+    clips = folder_clips(args.folder, args.out)
+    if not clips:
         print(f"error: no video files ({', '.join(VIDEO_EXTENSIONS)}) in {args.folder}", file=sys.stderr)
         return ERROR_EXIT_CODES["bad_request"]
-    stems = [os.path.splitext(name)[0] for name in videos]
+    if args.cluster is not None:
+        from backend.cluster import run_folder_on_cluster
+
+        return run_folder_on_cluster(clips, args)
     first_failure, counts = 0, {"done": 0, "skipped": 0, "failed": 0}
-    for position, (name, stem) in enumerate(zip(videos, stems), 1):
-        # clip.mp4 and clip.mov in one folder must not share clip.npz
-        out = os.path.join(args.out, (name if stems.count(stem) > 1 else stem) + ".npz")
-        label = f"[{position}/{len(videos)}] {name}: "
-        if os.path.isfile(out) and _already_done(out):
+    for position, (name, video_path, out) in enumerate(clips, 1):
+        label = clip_label(position, len(clips), name)
+        if clip_done(out):
             print(f"{label}skipped, {out} exists", file=sys.stderr)
             counts["skipped"] += 1
             continue
-        status = _run_one(os.path.join(args.folder, name), out, args, label)
+        status = _run_one(video_path, out, args, label)
         if status == ERROR_EXIT_CODES["cancelled"]:
             return status
         counts["done" if status == 0 else "failed"] += 1
         first_failure = first_failure or status
-    print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed",
-          file=sys.stderr)
+    print_summary(counts)
     return first_failure
 
 
@@ -165,6 +216,11 @@ def add_commands(commands):
     folder_parser = commands.add_parser("run-folder", help="every video of a folder; skips results already written")
     folder_parser.add_argument("folder", metavar="DIR", help="folder of videos (not searched recursively)")
     folder_parser.add_argument("--out", required=True, metavar="DIR", help="folder for the result files")
+    folder_parser.add_argument("--cluster", default=None, metavar="ray[://HOST:PORT|auto]",
+                               help="solve the clips on a Ray cluster, one task per clip (needs requirements-cluster.txt); "
+                                    "ray or ray://auto: the cluster this machine belongs to; ray://HOST:PORT: its head")
+    folder_parser.add_argument("--cpus-per-clip", type=float, default=1, metavar="N",
+                               help="with --cluster: CPUs each clip holds on a worker (default 1; --device cuda also holds one GPU)")
     _add_solve_options(folder_parser)
     folder_parser.set_defaults(func=run_folder)
 

@@ -99,6 +99,12 @@ class _SolverPreload:
         return self._loaded
 
 
+def preload_models(device="auto", body_model=None, checkpoint=None):
+    """Load the solver's models now: a long-lived worker does this once, and every job it runs
+    afterwards in this process finds them loaded. ``(solver module, device)``."""
+    return _SolverPreload(_checked_inputs(device, body_model, checkpoint, defer_auto=True), body_model, checkpoint).get()
+
+
 class _Reporter:
     """Adapts ``progress(stage, done, total)`` and the cancel event for the stages; ``abort()``
     (optional) stops them too, e.g. when the models failed to load while detecting."""

@@ -28,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 [ "$reqs" = requirements-dev.txt ] && { .venv/bin/python tools/fetch_motion_data.py --quiet || echo "setup: open motion sources not fetched (offline?): motion-import tests will skip" >&2; }
 stamp=.venv/.requirements-stamp
-want="$(cat requirements.txt "$reqs" pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt requirements-cluster.txt "$reqs" pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then
   exit 0
 fi
