@@ -51,7 +51,7 @@ def _import_ray():
     except ModuleNotFoundError as exc:
         if exc.name != "ray":
             raise
-        raise BackendError("bad_request", f"--cluster needs Ray, which is not installed in {sys.executable}",
+        raise BackendError("missing_packages", f"--cluster needs Ray, which is not installed in {sys.executable}",
                            f"install it with: {sys.executable} -m pip install -r {REQUIREMENTS} "
                            "(or leave --cluster out to solve the clips on this machine)") from exc
     return ray

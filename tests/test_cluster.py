@@ -168,6 +168,6 @@ def test_cluster_without_ray_says_how_to_install_it(clip_folder, tmp_path):
     code = ("import sys; sys.modules['ray'] = None; from backend.cli import main; "
             f"sys.exit(main(['run-folder', {str(clip_folder)!r}, '--out', {str(tmp_path)!r}, '--cluster', 'ray']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == ERROR_EXIT_CODES["bad_request"], done.stderr
+    assert done.returncode == ERROR_EXIT_CODES["missing_packages"], done.stderr
     assert "needs Ray, which is not installed" in done.stderr
     assert "pip install -r" in done.stderr and "requirements-cluster.txt" in done.stderr
