@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .skeleton import NUM_JOINTS, PARENTS
+from .skeleton import PARENTS, SMPLH_PARENTS
+
+# the kinematic trees a file may have: SMPL's 24 joints, or SMPL-H's 52 (22 body + 2 x 15 fingers)
+TREES = {"smpl": PARENTS, "smplh": SMPLH_PARENTS}
 
 
 class BodyModelError(ValueError):
@@ -236,8 +239,11 @@ def file_id(path) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_body_model_file(path) -> BodyModelArrays:
+def load_body_model_file(path, tree="smpl") -> BodyModelArrays:
+    """``tree``: "smpl" (the body solve) or "smplh" (the same body with fingers)."""
     path = os.fspath(path)
+    expected_parents = TREES[tree]
+    nj = len(expected_parents)
     if not os.path.isfile(path):
         raise BodyModelError(f"body model file not found: {path}")
     try:
@@ -255,26 +261,27 @@ def load_body_model_file(path) -> BodyModelArrays:
     arrays = {k: _to_dense(raw[k], k, path) for k in
               ("v_template", "shapedirs", "J_regressor", "weights", "f", "kintree_table")}
     v = arrays["v_template"].astype(np.float64)
-    if v.ndim != 2 or v.shape[1] != 3 or v.shape[0] < NUM_JOINTS:
+    if v.ndim != 2 or v.shape[1] != 3 or v.shape[0] < nj:
         raise BodyModelError(f"{path}: v_template has shape {v.shape}, expected (V, 3)")
     nv = v.shape[0]
     shapedirs = arrays["shapedirs"].astype(np.float64)
     if shapedirs.ndim != 3 or shapedirs.shape[:2] != (nv, 3):
         raise BodyModelError(f"{path}: shapedirs has shape {shapedirs.shape}, expected ({nv}, 3, B)")
     jreg = arrays["J_regressor"].astype(np.float64)
-    if jreg.shape != (NUM_JOINTS, nv):
-        raise BodyModelError(f"{path}: J_regressor has shape {jreg.shape}, expected ({NUM_JOINTS}, {nv}); "
-                             "SMPL-H/SMPL-X files are not supported, use an SMPL file")
+    if jreg.shape != (nj, nv):
+        hint = ("SMPL-H/SMPL-X files are not supported here, use an SMPL file" if tree == "smpl"
+                else "use an SMPL-H file (SMPL's 22 body joints and 2 x 15 finger joints)")
+        raise BodyModelError(f"{path}: J_regressor has shape {jreg.shape}, expected ({nj}, {nv}); {hint}")
     weights = arrays["weights"].astype(np.float64)
-    if weights.shape != (nv, NUM_JOINTS):
-        raise BodyModelError(f"{path}: weights has shape {weights.shape}, expected ({nv}, {NUM_JOINTS})")
+    if weights.shape != (nv, nj):
+        raise BodyModelError(f"{path}: weights has shape {weights.shape}, expected ({nv}, {nj})")
     faces = arrays["f"].astype(np.int64)
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= nv:
         raise BodyModelError(f"{path}: faces 'f' must be (F, 3) indices into {nv} vertices")
     parents = arrays["kintree_table"][0].astype(np.int64)
     parents[0] = -1  # official files store 2**32-1 for the root
-    if tuple(parents.tolist()) != PARENTS:
-        raise BodyModelError(f"{path}: kinematic tree differs from SMPL's 24-joint tree")
+    if tuple(parents.tolist()) != expected_parents:
+        raise BodyModelError(f"{path}: kinematic tree differs from {tree.upper()}'s {nj}-joint tree")
     for name, value in (("v_template", v), ("shapedirs", shapedirs), ("weights", weights)):
         if not np.all(np.isfinite(value)):
             raise BodyModelError(f"{path}: '{name}' contains NaN or infinite values")
@@ -297,3 +304,8 @@ def default_body_model_path() -> str:
     """The shipped SMPL-compatible neutral model."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return os.path.join(root, "data", "body_models", "scorehmr_neutral.pkl")
+
+
+def default_smplh_model_path() -> str:
+    """The shipped SMPL-H-compatible neutral model (the same body with fingers)."""
+    return default_body_model_path().replace("scorehmr_neutral.pkl", "scorehmr_neutral_smplh.pkl")

