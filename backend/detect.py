@@ -61,17 +61,20 @@ class PoseDetector:
         mp = _import_mediapipe()
         self._pose = mp.solutions.pose.Pose(**POSE_OPTIONS)
 
-    def __call__(self, frame_bgr):
-        """``(pixels (33, 3), world (33, 3))`` for the person MediaPipe follows, or None."""
+    def __call__(self, frame_bgr, with_presence=False):
+        """``(pixels (33, 3), world (33, 3))`` for the person MediaPipe follows, or None;
+        with ``with_presence`` also the landmarks' presence scores (33,)."""
         import cv2
 
         height, width = frame_bgr.shape[:2]
         output = self._pose.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
         if output.pose_landmarks is None:
             return None
-        pixels = np.array([(p.x * width, p.y * height, p.visibility) for p in output.pose_landmarks.landmark],
-                          dtype=np.float32)
+        landmarks = output.pose_landmarks.landmark
+        pixels = np.array([(p.x * width, p.y * height, p.visibility) for p in landmarks], dtype=np.float32)
         world = np.array([(p.x, p.y, p.z) for p in output.pose_world_landmarks.landmark], dtype=np.float32)
+        if with_presence:
+            return pixels, world, np.array([p.presence for p in landmarks], dtype=np.float32)
         return pixels, world
 
     def close(self):
