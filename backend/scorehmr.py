@@ -47,12 +47,17 @@ class ScoreHMRConfig:
     # loss weights
     keypoints: float = 30.0
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
-    # MediaPipe world landmarks (metres, hip-centred): weight and robust scale (metres). With
-    # world_align they are rotated and scaled onto the estimate once per window and iteration
-    # (closed form), so they inform the articulated pose but not the global orientation, whose
-    # tilt toward the camera MediaPipe underestimates (measured on the Pose2Sim views)
+    # MediaPipe world landmarks (metres, hip-centred), compared in the axes of a camera looking
+    # at the hips (how a crop-based detector sees): weight and robust scale (metres). MediaPipe's
+    # depth is compressed and noisier than its image-plane axes (Pose2Sim views against their
+    # triangulation: depth x 0.63-0.83, 10-12 cm rms vs 3-5 cm), so it is stretched by
+    # world_depth_gain and weighted by world_depth_weight. With world_align the landmarks are
+    # rotated and scaled onto the estimate once per window and iteration (closed form): they
+    # then inform the articulated pose, not the global orientation or the body size.
     world: float = 0.0
     world_sigma: float = 0.2
+    world_depth_gain: float = 1.0
+    world_depth_weight: float = 1.0
     world_align: bool = True
     # pose smoothness: weight and order (1: pose velocity, as in the paper, with weight 30;
     # 2: pose acceleration, which leaves steady motion alone). It enters as an implicit step, so
@@ -121,9 +126,16 @@ class GuidanceLosses:
         self.world_target = None
         if config.world and obs.world is not None:
             self.world_weight = obs.world[..., 3].clamp(0, 1) ** 2
-            self.world_target = hip_centred(obs.world[..., :3])
-            if not config.world_align:  # MediaPipe's axes are those of the camera looking at the hips
-                self.world_target = self.world_target @ ray_rotation(obs.keypoints, obs.focal, obs.principal).transpose(1, 2)
+            self.world_axes = ray_rotation(obs.keypoints, obs.focal, obs.principal)   # columns: the ray frame
+            gain = torch.tensor([1.0, 1.0, config.world_depth_gain], dtype=obs.world.dtype, device=obs.world.device)
+            self.world_evidence = hip_centred(obs.world[..., :3]) * gain
+            self.world_target = self.world_evidence
+            self.world_axis_weight = torch.tensor([1.0, 1.0, config.world_depth_weight], dtype=obs.world.dtype,
+                                                  device=obs.world.device)
+
+    def in_ray_frame(self, landmarks):
+        """Camera-frame landmarks (N, 33, 3) -> hip-centred, in the axes of the camera facing the hips."""
+        return hip_centred(landmarks) @ self.world_axes
 
     @staticmethod
     def pose(x):
@@ -141,7 +153,7 @@ class GuidanceLosses:
             r2 = ((uv - obs.keypoints[..., :2]) ** 2).sum(-1) / self.size[:, None] ** 2
             terms["keypoints"] = cfg.keypoints * (self.weight * gmof(r2, cfg.gmof_sigma)).sum()
         if self.world_target is not None:
-            r2 = ((hip_centred(lm) - self.world_target) ** 2).sum(-1)
+            r2 = ((self.in_ray_frame(lm) - self.world_target) ** 2 * self.world_axis_weight).sum(-1)
             terms["world"] = cfg.world * (self.world_weight * gmof(r2, cfg.world_sigma)).sum()
         v = self.groups
         xv, tv = x.reshape(v, -1, x.shape[-1]), trans.reshape(v, -1, 3)
@@ -197,25 +209,23 @@ class GuidanceLosses:
 
     @torch.no_grad()
     def update_world_alignment(self, x):
-        """Rotate and scale MediaPipe's hip-centred world landmarks onto the current estimate's,
-        one similarity per group (time line), confidence-weighted (Kabsch/Umeyama in closed
-        form): what they then add is the articulated pose, its changes over the window, and
-        nothing of the global orientation or body size, which the 2D landmarks and the shared
-        betas decide."""
+        """Rotate and scale MediaPipe's world landmarks onto the current estimate's, one
+        similarity per group (time line), confidence-weighted (Kabsch/Umeyama in closed form):
+        what they then add is the articulated pose and its changes over the window, nothing of
+        the global orientation or body size, which the 2D landmarks and the shared betas decide."""
         if self.world_target is None or not self.cfg.world_align:
             return
         v = self.groups
-        ours = hip_centred(self.body.landmarks(self.pose(x), self.betas, rest_joints=self.rest))
-        theirs = hip_centred(self.obs.world[..., :3])
+        ours = self.in_ray_frame(self.body.landmarks(self.pose(x), self.betas, rest_joints=self.rest))
+        theirs = self.world_evidence
         w = self.world_weight.reshape(v, -1)
         a, b = theirs.reshape(v, -1, 3), ours.reshape(v, -1, 3)
         cov = torch.einsum("gk,gki,gkj->gij", w, b, a)                   # sum w b a^T
         u, s, vt = torch.linalg.svd(cov.double())
         d = torch.sign(torch.linalg.det(u @ vt))
-        fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-        r = (u @ fix @ vt).to(x.dtype)                                    # (G, 3, 3): b ~ scale * r a
-        scale = ((s * torch.diagonal(fix, dim1=-2, dim2=-1)).sum(-1).to(x.dtype)
-                 / (w[..., None] * a ** 2).sum((1, 2)).clamp(min=1e-9))
+        fix = torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1)
+        r = (u @ torch.diag_embed(fix) @ vt).to(x.dtype)                 # (G, 3, 3): b ~ scale r a
+        scale = (s * fix).sum(-1).to(x.dtype) / (w[..., None] * a ** 2).sum((1, 2)).clamp(min=1e-9)
         self.world_target = (scale[:, None, None] * (a @ r.transpose(1, 2))).reshape(theirs.shape)
 
     @torch.no_grad()

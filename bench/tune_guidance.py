@@ -1,34 +1,80 @@
 """Choose the guidance settings on *training* clips (never on the held-out ones the accuracy
-table reports), observed through the calibrated noise model with fresh cameras.
+table reports), observed through the calibrated noise model with fresh cameras, or (--renders)
+on rendered training views seen by the real detector (data/renders/train, never heldout).
 
     .venv/bin/python bench/tune_guidance.py [--method smplify] [--clips NAME ...] [--grid smooth_pose=60,400]
+    .venv/bin/python bench/tune_guidance.py --renders [--grid world=0,30,100]
 
 Prints one row per setting (of temporal ScoreHMR, or of the SMPLify baseline's shared loss
 terms, so that the baseline is tuned as fairly) next to the initial estimate, and writes
 bench/results/tune_<method>.json. Copy the winner into ScoreHMRConfig's defaults.
 """
 import argparse
+import glob
 import itertools
 import json
 import os
 import sys
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.device import SOLVER_CPU_THREADS
-from backend.scorehmr import ScoreHMRConfig
+from backend.geometry import rot6d_to_matrix
+from backend.scorehmr import ScoreHMR, ScoreHMRConfig
+from backend.solver import camera_tensors, initial_state
 from bench.accuracy import load_heldout, run_methods
 from scorehmr_research.observation_noise import NoiseModel
+from scorehmr_research import metrics
 from scorehmr_research.smplify import SMPLifyConfig
+from smplcore.skeleton import JOINT_INDEX
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # training clips that look like the held-out mix: short fast DeepMimic motions and a long climb
 DEFAULT_CLIPS = ["humanoid3d_run", "humanoid3d_dance_a", "walker_turn_left0", "humanoid3d_punch", "humanoid3d_jump",
                  "humanoid3d_cartwheel", "mocap_climb_seq_3"]
+
+
+LIMB_JOINTS = [JOINT_INDEX[f"{s}_{p}"] for s in ("left", "right")
+               for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]   # what render_eval scores
+
+
+def load_render(path):
+    """One rendered view (shared format, data/README.md) as solver inputs + truth."""
+    with np.load(path, allow_pickle=False) as z:
+        found = z["found"].astype(bool)
+        kp = torch.as_tensor(np.where(found[:, None, None], z["keypoints_2d"], 0), dtype=torch.float32)
+        world = np.where(found[:, None, None], z["world_landmarks"], 0).astype(np.float32)
+        return {"name": os.path.basename(path), "kp": kp, "world": world, "focal": float(z["focal_length"]),
+                "image_size": tuple(int(v) for v in z["image_size"]), "fps": float(z["fps"]),
+                "joints": torch.as_tensor(z["joints"], dtype=torch.float32)}
+
+
+def run_renders(views, trained, body, config, temporal=True):
+    """Frame-weighted PA-MPJPE / MPJPE of the 12 limb joints, accel, root error, over rendered views."""
+    engine = ScoreHMR(trained.diffusion, body, config)
+    sums, frames = {}, 0
+    for view in views:
+        n = view["kp"].shape[0]
+        focal, principal = camera_tensors(n, view["focal"], view["image_size"], "cpu")
+        with torch.no_grad():
+            state = initial_state(trained, body, body, view["kp"], focal, principal, world=view["world"])
+        x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=view["fps"],
+                                          temporal=temporal)
+        rot = rot6d_to_matrix(x.reshape(n, 24, 6))
+        joints = body.forward_kinematics(rot, body.rest_joints(state.betas[None]))[1] + trans[:, None]
+        true = view["joints"]
+        scores = {"pa_mpjpe": metrics.pa_mpjpe(joints[:, LIMB_JOINTS], true[:, LIMB_JOINTS]),
+                  "mpjpe": metrics.mpjpe(joints, true), "accel": metrics.acceleration_error(joints, true),
+                  "root": float((joints[:, 0] - true[:, 0]).norm(dim=-1).mean() * 1000)}
+        for k, v in scores.items():
+            sums[k] = sums.get(k, 0.0) + v * n
+        frames += n
+    return {k: round(v / frames, 2) for k, v in sums.items()}, frames
 
 
 def main():
@@ -39,10 +85,14 @@ def main():
                         help="FIELD=v1,v2,... over ScoreHMRConfig fields")
     parser.add_argument("--method", choices=["scorehmr_temporal", "smplify"], default="scorehmr_temporal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="one random camera per clip and seed")
-    parser.add_argument("--out", default=None, help="default bench/results/tune_<method>.json")
+    parser.add_argument("--renders", nargs="?", const=os.path.join(ROOT, "data", "renders", "train"), default=None,
+                        help="tune on these rendered training views instead (default data/renders/train)")
+    parser.add_argument("--out", default=None, help="default bench/results/tune_<method>[_renders].json")
     args = parser.parse_args()
     torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(args.checkpoint)
+    if args.renders:
+        return tune_on_renders(args, trained)
     overlap = set(args.clips) & set(trained.meta["heldout"])
     if overlap:
         sys.exit(f"refusing to tune on held-out clips: {sorted(overlap)}")
@@ -63,6 +113,34 @@ def main():
     with open(out, "w") as fh:
         json.dump({"method": args.method, "clips": args.clips, "frames": frames, "init": base["init"], "rows": rows},
                   fh, indent=2)
+
+
+def tune_on_renders(args, trained):
+    if "heldout" in os.path.abspath(args.renders).split(os.sep):
+        sys.exit("refusing to tune on held-out renders")
+    views = [load_render(p) for p in sorted(glob.glob(os.path.join(args.renders, "*.npz")))]
+    if not views:
+        sys.exit(f"no rendered views in {args.renders}")
+    body = BodyModel.load()
+    fields = [g.split("=")[0] for g in args.grid]
+    values = [[_parse(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")]
+              for f, g in zip(fields, args.grid)]
+    base, frames = run_renders(views, trained, body, replace(ScoreHMRConfig(), iterations=0))
+    print(f"{len(views)} views, {frames} frames; init: {base}", flush=True)
+    rows = []
+    for combo in itertools.product(*values):
+        settings = dict(zip(fields, combo))
+        res, _ = run_renders(views, trained, body, replace(ScoreHMRConfig(), **settings))
+        rows.append({"settings": settings, **res})
+        print(f"{settings}: {res}", flush=True)
+    out = args.out or os.path.join(ROOT, "bench", "results", "tune_scorehmr_temporal_renders.json")
+    with open(out, "w") as fh:
+        json.dump({"method": "scorehmr_temporal", "renders": sorted(v["name"] for v in views), "frames": frames,
+                   "init": base, "rows": rows}, fh, indent=2)
+
+
+def _parse(default, text):
+    return text.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(text)
 
 
 if __name__ == "__main__":

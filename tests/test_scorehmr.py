@@ -131,7 +131,7 @@ def test_world_landmark_loss_pulls_a_lifted_arm_toward_the_evidence(body):
     assert float(losses(x_of(rot_true), trans)) < 1e-6
 
 
-def test_world_landmarks_without_alignment_are_read_in_the_axes_of_a_camera_facing_the_hips(body):
+def test_world_landmarks_are_read_in_the_axes_of_a_camera_facing_the_hips_with_depth_stretched(body):
     rot, trans = facing_camera(1)
     trans = trans + torch.tensor([1.5, 0.0, 0.0])         # far to the side of the optical axis
     obs = observe(body, rot, trans)
@@ -141,8 +141,9 @@ def test_world_landmarks_without_alignment_are_read_in_the_axes_of_a_camera_faci
     r = ray_rotation(obs.keypoints, obs.focal, obs.principal)[0]
     assert torch.allclose(r @ torch.tensor([0.0, 0.0, 1.0]), ray, atol=1e-4)
     obs.world = torch.cat([hip_centred(lm) @ r, torch.ones_like(lm[..., :1])], -1)
-    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0, world_align=False),
-                            temporal=False)
+    obs.world[..., 2] *= 0.7                                # MediaPipe's compressed depth
+    cfg = ScoreHMRConfig(keypoints=0.0, world=30.0, world_align=False, world_depth_gain=1 / 0.7)
+    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, cfg, temporal=False)
     assert float(losses(x_of(rot), trans)) < 1e-8
 
 
