@@ -26,13 +26,15 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from backend.body_model import BodyModel
 from backend.detect import POSE_OPTIONS, PoseDetector
-from backend.motion.canonical import load_clips
+from scorehmr_research.motion.canonical import lowest_foot_point
+from scorehmr_research.training_set import load_clips
 from smplcore import rotations
 from smplcore.axes import SMPL_TO_BLENDER
 from smplcore.skeleton import LANDMARK_INDEX, NUM_LANDMARKS
@@ -54,6 +56,15 @@ BACKGROUND_PHOTOS = (
 )
 FACE_LANDMARKS = ("left_eye", "right_eye", "mouth_left", "mouth_right", "nose")
 CHUNK = 32  # frames skinned at once
+MOTION_FPS = 30.0  # every clip of open_clips.npz
+
+
+@dataclass
+class Clip:
+    name: str
+    poses: np.ndarray  # (T, 72) axis-angle, the clip's Y-up world
+    trans: np.ndarray  # (T, 3)
+    fps: float = MOTION_FPS
 PROBE_FRAMES, MAX_DRAWS = 15, 4
 
 
@@ -110,14 +121,11 @@ class Renderer:
         self.engine = engine
 
     def _on_floor(self, clip, betas_t):
-        """The clip's translation on the new body, with its floor contact kept: the lowest
-        vertex over the clip back at height 0 (clip world, Y up)."""
-        poses = torch.as_tensor(clip.poses, dtype=torch.float32)
-        trans = torch.as_tensor(clip.trans, dtype=torch.float32).clone()
-        low = min(float(self.model.vertices(poses[a:a + CHUNK], betas_t, trans[a:a + CHUNK])[..., 1].min())
-                  for a in range(0, len(poses), CHUNK))
-        trans[:, 1] -= low
-        return poses, trans
+        """The clip's translation on the new body with its floor contact kept: the lowest sole
+        point over the clip back at height 0 (clip world, Y up), as the motion dataset defines it."""
+        trans = np.array(clip.trans, np.float64)
+        trans[:, 1] -= lowest_foot_point(self.model, clip.poses, betas_t[0], trans).min()
+        return torch.as_tensor(clip.poses, dtype=torch.float32), torch.as_tensor(trans, dtype=torch.float32)
 
     def _in_camera(self, poses_w, trans_w, betas_t, view, to_zup):
         """Pose (global orientation in the OpenCV camera frame), translation and joints in the camera frame."""
@@ -140,8 +148,7 @@ class Renderer:
         nothing and costs as much as a useful one."""
         rng = np.random.default_rng(view_seed(split, clip.name, view_index, seed))
         if max_frames:
-            clip = type(clip)(clip.name, clip.source, clip.licence, clip.poses[:max_frames], clip.trans[:max_frames],
-                              clip.betas, clip.fps)
+            clip = Clip(clip.name, clip.poses[:max_frames], clip.trans[:max_frames], clip.fps)
         for draw in range(MAX_DRAWS):
             arrays = self._render_draw(rng, split, clip, view_index, probe=draw < MAX_DRAWS - 1,
                                        progress=progress, preview=preview)
@@ -245,9 +252,9 @@ def main(argv=None):
     if args.preview:
         os.makedirs(args.preview, exist_ok=True)
     backgrounds = [] if args.no_photos else sampling.photo_backgrounds(fetch_backgrounds())
-    clips = {c.name: c for c in load_clips(args.motion)}
+    clips = {name: Clip(name, poses, trans) for name, (poses, trans) in load_clips([args.motion], with_trans=True).items()}
     names = [c for c in clips if not args.clips or c in args.clips]
-    plan = [p for p in render_plan({c: clips[c].num_frames for c in names}, args.train_views, args.heldout_views) if not args.split or p[0] == args.split]
+    plan = [p for p in render_plan({c: len(clips[c].poses) for c in names}, args.train_views, args.heldout_views) if not args.split or p[0] == args.split]
     todo = [p for p in plan if not os.path.exists(output_path(args.out, *p))]
     print(f"{len(plan) - len(todo)} of {len(plan)} views already rendered; {len(todo)} to go", flush=True)
     renderer = Renderer(args.engine, backgrounds, args.image_scale) if todo else None
