@@ -9,7 +9,7 @@ import sys
 import traceback
 
 from backend.device import DEVICE_CHOICES
-from smplcore.protocol import ERROR_EXIT_CODES
+from smplcore.protocol import ERROR_EXIT_CODES, FOOT_LOCK_MODES
 
 log = logging.getLogger("backend")
 
@@ -79,7 +79,7 @@ def _report_failure(exc: BaseException, prefix="") -> int:
 
 
 # the options of ``run`` / ``run-folder`` that shape a solve (see ``_add_solve_options``)
-SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite")
+SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite", "foot_lock")
 
 
 def solve_options(args) -> dict:
@@ -107,6 +107,8 @@ def _run_one(video_path, out, args, label="") -> int:
         return _report_failure(exc, label)
     bars.close()
     print(f"{label}{wrote_message(out, result)}", file=sys.stderr)
+    if result.world_note:
+        print(f"{label}warning: {result.world_note}", file=sys.stderr)
     return 0
 
 
@@ -200,6 +202,9 @@ def _add_solve_options(parser):
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="ScoreHMR prior checkpoint (default: the shipped one)")
     parser.add_argument("--focal", type=float, default=None, metavar="PX",
                         help="focal length in pixels (default: a 55 degree horizontal field of view)")
+    parser.add_argument("--foot-lock", default="auto", choices=FOOT_LOCK_MODES,
+                        help="planted feet (static camera): auto (low and slow feet), always (every foot near "
+                             "the floor), never (no foot locking); default auto")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output file even when it is not a result file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")

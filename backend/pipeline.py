@@ -17,13 +17,14 @@ import time
 
 import numpy as np
 
-from backend import detect, track, video
+from backend import camera_motion, detect, track, video
 from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
 from backend.output import check_output
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
+from smplcore.protocol import CONTACT_MODES, FOOT_LOCK_MODES
 from smplcore.skeleton import NUM_JOINTS
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,11 @@ def detect_person(video_path, start=None, end=None, progress=None, cancel=None, 
 
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
-              focal=None, progress=None, cancel=None, overwrite=False) -> MotionResult:
-    """Video in, validated result file out (see the module docstring)."""
+              focal=None, progress=None, cancel=None, overwrite=False, foot_lock="auto") -> MotionResult:
+    """Video in, validated result file out (see the module docstring). A static camera gets a
+    floor and ``cam_to_world``; a moving one keeps the camera frame and says so (``world_note``)."""
     report = _Reporter(progress, cancel)
+    _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
     width = video.probe(video_path).width  # an unreadable video fails before anything is loaded
     if focal is not None:
@@ -175,6 +178,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         if preload.failed:
             preload.get()  # raises the model-loading error that stopped detection
         raise
+    motion = camera_motion.measure(video_path, detections.frame_index, keypoints)
+    if motion.moving:
+        log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
     solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     report.check()
@@ -182,15 +188,25 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
         body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
         should_cancel=report.should_cancel,
-        world_landmarks=np.where(valid[:, None, None], detections.world, 0.0).astype(np.float32))
+        world_landmarks=np.where(valid[:, None, None], detections.world, 0.0).astype(np.float32),
+        find_floor=not motion.moving, foot_lock=foot_lock)
+    note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
+        else solution["world_note"]
     result = MotionResult(
         poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
         betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
         frame_index=detections.frame_index, valid=valid, keypoints_2d=keypoints, focal_length=focal,
-        image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]))
+        image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
+        cam_to_world=solution["cam_to_world"], world_note=note)
     report.check()
     _save(result, out)
     return result
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise BackendError("bad_request", f"{name} must be one of {', '.join(choices)}, got {value!r}",
+                           f"use {name} {' | '.join(choices)}")
 
 
 def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
@@ -216,12 +232,15 @@ def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
 
 
 def refine_result(result_path, out, start, end, fixed=None, device="auto", body_model=None, checkpoint=None,
-                  progress=None, cancel=None, overwrite=False) -> MotionResult:
+                  progress=None, cancel=None, overwrite=False, contacts="auto") -> MotionResult:
     """Re-solve source frames ``start..end`` (inclusive) of a result; every other frame is unchanged.
 
     ``fixed`` maps frame numbers to axis-angle poses (72,) the refined motion must pass through.
+    ``contacts`` (results with a floor): auto, force (the lower foot planted on every frame of the
+    range) or free (no foot planted there).
     """
     report = _Reporter(progress, cancel)
+    _check_choice("contacts", contacts, CONTACT_MODES)
     out = check_output(out, (result_path, body_model, checkpoint), overwrite)
     device = _checked_inputs(device, body_model, checkpoint)
     result = MotionResult.load(result_path)  # ResultFileError -> bad_result via as_backend_error
@@ -234,7 +253,8 @@ def refine_result(result_path, out, start, end, fixed=None, device="auto", body_
     fixed = _fixed_poses(fixed, set(result.frame_index[rows].tolist()))
     solver = _solver()
     refined = solver.refine_range(result, start, end, fixed, device=device, body_model_path=body_model,
-                                  checkpoint_path=checkpoint, progress=report, should_cancel=report.should_cancel)
+                                  checkpoint_path=checkpoint, progress=report, should_cancel=report.should_cancel,
+                                  contacts=contacts)
     count = int(rows.sum())
     poses = np.asarray(refined["poses"], np.float32)
     trans = np.asarray(refined["trans"], np.float32)

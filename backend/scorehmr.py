@@ -66,6 +66,14 @@ class ScoreHMRConfig:
     smooth_order: int = 2
     smooth_trans: float = 30.0    # SMPLify's translation term (ScoreHMR solves it, see trans_smooth)
     foot_contact: float = 10.0
+    # the floor (Observation.floor, a static camera's): planted feet judged by their height above
+    # it; ``foot_lock`` auto (low and slow), always (low: every foot near the floor is locked) or
+    # never (no contact terms); planted feet are pulled onto it (pose: ``floor``; translation:
+    # ``floor_depth``, relative to each frame's 2D term, which fixes the body's distance)
+    foot_lock: str = "auto"
+    floor: float = 300.0
+    floor_depth: float = 1.0
+    foot_lock_trans: float = 10.0  # planted feet stay put in the translation solve (relative to the 2D term)
     multiview: float = 50.0       # only with simultaneous views; chosen on Pose2Sim held-out-view error (bench/multiview.py)
     # camera translation: after each iteration, the closed-form least-squares fit to the 2D
     # landmarks with this temporal smoothing (relative to the data term). The paper's one Adam
@@ -86,12 +94,15 @@ class Observation:
     condition: torch.Tensor            # (N, 102) for the conditional epsilon
     fixed_x: dict = field(default_factory=dict)   # frame -> (144,) 6D pose kept (its translation too)
     world: torch.Tensor | None = None  # (N, 33, 4) MediaPipe world landmarks (metres, hip-centred) + confidence
+    floor: torch.Tensor | None = None  # (4,): up (camera frame, unit) and camera height above the floor (m)
+    contact_override: torch.Tensor | None = None  # (N,) +1 feet planted, -1 free, 0 judged
 
     def select(self, rows: torch.Tensor) -> "Observation":
         position = {int(r): i for i, r in enumerate(rows)}
         return Observation(self.keypoints[rows], self.focal[rows], self.principal[rows], self.condition[rows],
                            {position[r]: v for r, v in self.fixed_x.items() if r in position},
-                           None if self.world is None else self.world[rows])
+                           None if self.world is None else self.world[rows], self.floor,
+                           None if self.contact_override is None else self.contact_override[rows])
 
 
 def gmof(residual_sq, sigma):
@@ -123,6 +134,11 @@ class GuidanceLosses:
         self.size = torch.where(seen, size, typical).clamp(min=20.0)
         self.fps = fps
         self.contact = None
+        self.planted = None                 # (N, 4) feet on the floor, when there is one
+        if obs.floor is not None:
+            # rest height of each FEET joint above the sole: where it is when its foot is planted
+            verts = body.v_template + torch.einsum("vcb,b->vc", body.shapedirs, betas.reshape(-1)[:body.num_betas])
+            self.sole = self.rest[0, list(FEET), 1] - verts[:, 1].min()
         self.world_target = None
         if config.world and obs.world is not None:
             self.world_weight = obs.world[..., 3].clamp(0, 1) ** 2
@@ -166,6 +182,9 @@ class GuidanceLosses:
                 feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
                 step = ((feet[:, 1:] - feet[:, :-1]) ** 2).sum(-1)
                 terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
+        if cfg.floor and self.planted is not None:
+            above = self.above_floor(joints[:, list(FEET)] + trans[:, None])
+            terms["floor"] = cfg.floor * (self.planted * above ** 2 + torch.relu(-above) ** 2).sum()
         if cfg.multiview and self.groups_are_views and v > 1 and "multiview" not in skip:
             body_pose = xv.reshape(v, xv.shape[1], 24, 6)[:, :, 1:]
             terms["multiview"] = cfg.multiview * ((body_pose - body_pose.mean(0, keepdim=True)) ** 2).sum() / 23
@@ -228,13 +247,22 @@ class GuidanceLosses:
         scale = (s * fix).sum(-1).to(x.dtype) / (w[..., None] * a ** 2).sum((1, 2)).clamp(min=1e-9)
         self.world_target = (scale[:, None, None] * (a @ r.transpose(1, 2))).reshape(theirs.shape)
 
+    def above_floor(self, feet):
+        """Height (…, 4) of FEET joints (…, 4, 3) above where they are when planted."""
+        return feet @ self.obs.floor[:3] + self.obs.floor[3] - self.sole
+
     @torch.no_grad()
     def update_contacts(self, x, trans):
         """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lower foot's same point (ankle
-        vs ankle, ball vs ball) along the body's average up direction, per view."""
+        vs ankle, ball vs ball) along the body's average up direction, per view. With a floor,
+        judged in the world: within 4 cm of the floor and slow (foot_lock auto), or within 8 cm
+        (always); none with foot_lock never; the user's per-frame override wins."""
         rot = self.pose(x)
         _, joints = self.body.forward_kinematics(rot, self.rest)
         joints = (joints + trans[:, None]).reshape(self.groups, -1, 24, 3)
+        if self.obs.floor is not None:
+            self._update_floor_contacts(joints)
+            return
         up = torch.nn.functional.normalize((joints[:, :, 12] - joints[:, :, 0]).mean(1), dim=-1)  # (V, 3)
         feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3): ankles, balls
         height = torch.einsum("vtfc,vc->vtf", feet, up)
@@ -244,6 +272,52 @@ class GuidanceLosses:
         speed[:, 1:] = (feet[:, 1:] - feet[:, :-1]).norm(dim=-1) * self.fps
         contact = (speed < 0.6) & low
         self.contact = (contact[:, 1:] & contact[:, :-1]).float()
+
+    def _update_floor_contacts(self, joints):
+        feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3)
+        above = self.above_floor(feet)
+        speed = torch.zeros_like(above)
+        speed[:, 1:] = (feet[:, 1:] - feet[:, :-1]).norm(dim=-1) * self.fps
+        mode = self.cfg.foot_lock
+        if mode == "never":
+            contact = torch.zeros_like(above, dtype=torch.bool)
+        elif mode == "always":
+            contact = above < 0.08
+        else:
+            contact = (above < 0.04) & (speed < 0.6)
+        override = self.obs.contact_override
+        if override is not None:
+            override = override.reshape(self.groups, -1, 1)
+            lower = above.reshape(*above.shape[:2], 2, 2).amin(2)            # (V, T, left|right)
+            lower_foot = (lower <= lower.amin(-1, keepdim=True)).repeat(1, 1, 2)
+            contact = torch.where(override > 0, lower_foot, contact & (override == 0))
+        self.planted = contact.reshape(-1, len(FEET)).to(joints.dtype)
+        self.contact = (contact[:, 1:] & contact[:, :-1]).to(joints.dtype)
+
+    @torch.no_grad()
+    def translation_terms(self, x):
+        """Extra rows of ``solve_translation`` once there is a floor: planted feet onto it
+        (``plane``) and staying put from frame to frame (``steps``)."""
+        if self.planted is None:
+            return {}
+        cfg = self.cfg
+        _, joints = self.body.forward_kinematics(self.pose(x), self.rest)
+        feet = joints[:, list(FEET)]
+        terms = {}
+        if cfg.floor_depth:
+            up, height = self.obs.floor[:3], self.obs.floor[3]
+            count = self.planted.sum(1)
+            want = ((self.sole - height - feet @ up) * self.planted).sum(1) / count.clamp(min=1)
+            terms["plane"] = (up, want, cfg.floor_depth * count)
+        if cfg.foot_lock_trans:
+            v = self.groups
+            feet = feet.reshape(v, -1, len(FEET), 3)
+            contact = self.contact                                            # (V, T-1, 4)
+            count = contact.sum(-1)
+            move = -((feet[:, 1:] - feet[:, :-1]) * contact[..., None]).sum(2) / count.clamp(min=1)[..., None]
+            pad = lambda z: torch.cat([torch.zeros_like(z[:, :1]), z], 1).reshape(-1, *z.shape[2:])  # noqa: E731
+            terms["steps"] = (pad(cfg.foot_lock_trans * count), pad(move))
+        return terms
 
 
 class ScoreHMR:
@@ -259,11 +333,12 @@ class ScoreHMR:
             return self.diffusion.denoiser(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), c_emb=c_emb)
 
     @torch.no_grad()
-    def _solve_translation(self, x, trans0, betas, obs, groups, fixed_idx, temporal):
+    def _solve_translation(self, x, trans0, betas, obs, groups, fixed_idx, temporal, plane=None, steps=None):
         n = x.shape[0]
         points = self.body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
         trans = solve_translation(points, obs.keypoints, obs.focal, obs.principal,
-                                  smooth=self.config.trans_smooth if temporal else 0.0, groups=groups)
+                                  smooth=self.config.trans_smooth if temporal else 0.0, groups=groups,
+                                  plane=plane, steps=steps if temporal else None)
         trans[fixed_idx] = trans0[fixed_idx]
         return trans
 
@@ -289,7 +364,7 @@ class ScoreHMR:
         for _ in range(cfg.iterations):
             if should_cancel is not None and should_cancel():
                 break
-            if cfg.foot_contact and temporal:
+            if (cfg.foot_contact or obs.floor is not None) and temporal:
                 losses.update_contacts(x, trans)
             losses.update_world_alignment(x)
             # 1. DDIM inversion 0 -> tau with the unguided epsilon
@@ -320,7 +395,8 @@ class ScoreHMR:
             if fixed_val is not None:
                 x[fixed_idx] = fixed_val
             # 3. the camera translation for the new poses: closed form, smoothed over time
-            trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal)
+            trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal,
+                                            **losses.translation_terms(x))
             with torch.no_grad():
                 history.append(float(losses(x, trans)))
             if len(history) > 1 and history[-2] - history[-1] < cfg.early_stop * abs(history[-2]):

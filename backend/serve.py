@@ -78,14 +78,15 @@ def parse_job(request: dict) -> Job:
     if request["type"] == "run":
         args.update(video_path=_required(request, "video", str, job_id),
                     start=_optional(request, "start", int, job_id), end=_optional(request, "end", int, job_id),
-                    focal=_optional(request.get("options") or {}, "focal", (int, float), job_id))
+                    focal=_optional(request.get("options") or {}, "focal", (int, float), job_id),
+                    foot_lock=_optional(request.get("options") or {}, "foot_lock", str, job_id) or "auto")
     else:
         fixed = request.get("fixed") or {}
         if not isinstance(fixed, dict):
             raise _bad("'fixed' must map frame numbers to 72 axis-angle numbers", job_id)
         args.update(result_path=_required(request, "result", str, job_id),
                     start=_required(request, "start", int, job_id), end=_required(request, "end", int, job_id),
-                    fixed=fixed)
+                    fixed=fixed, contacts=_optional(request, "contacts", str, job_id) or "auto")
     return Job(job_id, request["type"], args)
 
 

@@ -6,6 +6,7 @@ then temporal ScoreHMR in overlapping windows.
 refine_range: re-solve a frame range of an existing result, continuous with its neighbours
 (a margin of frames on each side is held fixed) and through any user-fixed poses.
 """
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from .device import cpu_threads
 from .condition import VISIBLE, make_condition
 from .errors import BODY_MODEL_HINT, BackendError, Cancelled
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
+from . import world
 from .scorehmr import Observation, ScoreHMR, ScoreHMRConfig
 
 log = logging.getLogger(__name__)
@@ -146,8 +148,11 @@ def refine_range(*args, **kwargs):
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
                    checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True,
-                   world_landmarks=None):
-    """``world_landmarks`` (T, 33, 3): MediaPipe's world landmarks of the same frames, or None."""
+                   world_landmarks=None, find_floor=True, foot_lock="auto"):
+    """``world_landmarks`` (T, 33, 3): MediaPipe's world landmarks of the same frames, or None.
+    With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
+    motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
+    ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig)."""
     body, shipped, trained = load_models(body_model_path, checkpoint_path, device)
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
     n = kp.shape[0]
@@ -159,19 +164,46 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", b
         progress("init", n, n)
     if should_cancel and should_cancel():
         raise Cancelled()
-    engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
+    config = dataclasses.replace(config or ScoreHMRConfig(), foot_lock=foot_lock)
+    engine = ScoreHMR(trained.diffusion, body, config)
     refined = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
                                      temporal=temporal, progress=progress, should_cancel=should_cancel)
     if refined is None:
         raise Cancelled()
     x, trans = refined
-    return {"poses": rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(),
-            "trans": trans.cpu().numpy(), "betas": state.betas.cpu().numpy(), "body_model_id": body.model_id}
+    out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
+    if find_floor and temporal:
+        x, trans, out["cam_to_world"], out["world_note"] = _ground(engine, x, trans, state, fps, progress,
+                                                                   should_cancel)
+    out.update(poses=rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(), trans=trans.cpu().numpy())
+    return out
+
+
+def _ground(engine, x, trans, state, fps, progress, should_cancel):
+    """Floor of the solved motion, then the motion refined again standing on it (planted feet on
+    the floor, the floor fixing the body's distance). Returns (x, trans, cam_to_world, note)."""
+    try:
+        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, state.observed.cpu().numpy())
+    except world.FloorError as exc:
+        log.warning("no floor: %s; the result stays in the camera frame", exc)
+        return x, trans, None, f"no floor found ({exc}): the motion is in the camera frame"
+    log.info("floor: camera %.2f m above it, pitch %.1f deg, roll %.1f deg (%d of %d planted points on it)",
+             floor.height, *world.camera_tilt(world.cam_to_world(floor))[:2], floor.inliers, floor.planted)
+    obs = dataclasses.replace(state.obs, floor=world.floor_tensor(floor, trans))
+    refined = engine.refine_sequence(x, trans, state.betas[None], obs, fps=fps, progress=progress,
+                                     should_cancel=should_cancel)
+    if refined is None:
+        raise Cancelled()
+    x, trans = refined
+    first = int(torch.nonzero(state.observed)[0, 0])
+    pelvis = engine.body.rest_joints(state.betas[None])[0, 0] + trans[first]
+    return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""
 
 
 def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
-                 progress=None, should_cancel=None, config=None):
-    """Re-solve frames start..end (inclusive, source numbering) of ``result``.
+                 progress=None, should_cancel=None, config=None, contacts="auto"):
+    """Re-solve frames start..end (inclusive, source numbering) of ``result``, on its floor when it
+    has one (``contacts`` auto | force | free inside the range, see ScoreHMRConfig.foot_lock).
     Returns poses (count, 72) and trans (count, 3) for exactly those frames."""
     dev = torch.device(device)
     body, _, trained = load_models(body_model_path, checkpoint_path, device)
@@ -192,6 +224,11 @@ def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None,
         fixed_x[i] = matrix_to_rot6d(rot6d_to_matrix(axis_angle_to_rot6d(
             torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)))).reshape(-1)
     obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x)
+    if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:   # a static camera's floor
+        override = torch.zeros(n, device=dev)
+        override[rows[0] - lo:rows[-1] - lo + 1] = {"auto": 0.0, "force": 1.0, "free": -1.0}[contacts]
+        obs = dataclasses.replace(obs, floor=world.floor_tensor(world.floor_from_cam_to_world(result.cam_to_world), trans),
+                                  contact_override=override)
     engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
     refined = engine.refine_sequence(x, trans, betas[None], obs, fps=float(result.mocap_framerate),
                                      progress=progress, should_cancel=should_cancel)

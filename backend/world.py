@@ -25,11 +25,14 @@ from .scorehmr import FEET
 
 PELVIS, NECK = 0, 12
 PLANTED_SPEED = 0.5        # m/s: a foot joint slower than this may be planted
-PLANTED_LOW = 0.03         # m: ... if its sole is no higher than this above the other foot's
+PLANTED_LOW = 0.06         # m: ... if its sole is no higher than this above the other foot's
 INLIER_DISTANCE = 0.05     # m from the plane (the per-frame depth noise is a few cm)
 MAX_TILT_FROM_BODY = 35.0  # deg: a floor steeper than this against the body's up is not a floor
 UP_PRIOR_SPREAD = 0.1      # m: the body's up counts as much as planted points spread this far apart
 MIN_PLANTED = 8            # planted points needed to trust a floor
+# trust checks, chosen on training clips (wrong floors there came with these disagreements)
+MAX_BODY_DISAGREEMENT = 12.0   # deg between the floor's up and the body's usual up
+MAX_HALF_DISAGREEMENT = 15.0   # deg between the floor of half the clip and the whole clip's
 UPRIGHT_CONE = 25.0        # deg: spine directions this close count as one posture
 UPRIGHT_SHARE = 0.25       # the person is upright (spine within MAX_TILT_FROM_BODY) this share of the time
 PILE_DISTANCE = 0.02       # m: heights this close pile up on one level when scoring a normal
@@ -115,9 +118,11 @@ def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
     return points
 
 
-def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300) -> Floor:
+def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, check_halves=True) -> Floor:
     """The floor under a solved motion: camera-frame joints (T, 24, 3) and sole vertices
-    (T, K, 3), translation included; ``left`` (K,) marks the left sole. Raises FloorError."""
+    (T, K, 3), translation included; ``left`` (K,) marks the left sole. Raises FloorError when
+    the floor cannot be trusted: too few planted feet, a floor tilted against the body's up,
+    or the two halves of the clip disagreeing."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
     up0 = body_up(spine)
@@ -147,8 +152,11 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300)
     inliers, levels = points[big], np.unique(levels[big], return_inverse=True)[1]
     up0 = body_up(spine, around=best)
     up = _refit(inliers, levels, up0)
-    if up @ up0 < cos_max:
-        raise FloorError(f"the floor is {np.degrees(np.arccos(up @ up0)):.0f} deg from the body's up axis")
+    tilt = np.degrees(np.arccos(np.clip(up @ up0, -1, 1)))
+    if tilt > MAX_BODY_DISAGREEMENT:
+        raise FloorError(f"the floor is {tilt:.0f} deg from the body's up axis")
+    if check_halves:
+        _check_halves(joints, soles, left, fps, valid, up)
     # the floor: the lowest level that holds a good share of the planted points
     heights = inliers @ up
     counts = np.bincount(levels)
@@ -156,6 +164,20 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300)
     floor_level = next(k for k in order if counts[k] >= FLOOR_SHARE * len(inliers))
     height = -float(np.median(heights[levels == floor_level]))
     return Floor(up=up, height=height, inliers=len(inliers), planted=len(points))
+
+
+def _check_halves(joints, soles, left, fps, valid, up):
+    """Each half of the clip, where it has a floor of its own, must agree with the whole's."""
+    half = len(joints) // 2
+    for part in (slice(0, half), slice(half, None)):
+        try:
+            own = estimate_floor(joints[part], soles[part], left, fps, None if valid is None else valid[part],
+                                 check_halves=False)
+        except FloorError:
+            continue
+        angle = np.degrees(np.arccos(np.clip(own.up @ up, -1, 1)))
+        if angle > MAX_HALF_DISAGREEMENT:
+            raise FloorError(f"the floor of one half of the clip is {angle:.0f} deg from the whole clip's")
 
 
 def _pile_up(heights):
@@ -214,3 +236,32 @@ def camera_tilt(matrix):
     pitch = np.degrees(np.arcsin(np.clip(forward[2], -1, 1)))
     roll = np.degrees(np.arctan2(-right[2], -down[2]))
     return float(pitch), float(roll), float(m[2, 3])
+
+
+def floor_of_motion(body, x, trans, betas, fps, valid=None) -> Floor:
+    """:func:`estimate_floor` for a solved motion: x (T, 144) 6D rotations, trans (T, 3)."""
+    import torch
+
+    from .geometry import rot6d_to_matrix
+
+    with torch.no_grad():
+        rot = rot6d_to_matrix(x.reshape(-1, 24, 6))
+        betas = betas.reshape(1, -1)
+        _, joints = body.forward_kinematics(rot, body.rest_joints(betas))
+        ids, left = sole_vertex_ids(body, betas)
+        soles = sole_points(body, rot, betas, trans, ids)
+    joints = (joints + trans[:, None]).double().cpu().numpy()
+    return estimate_floor(joints, soles, left, fps, None if valid is None else np.asarray(valid, bool))
+
+
+def floor_tensor(floor: Floor, like):
+    """(4,) up and camera height, as ``Observation.floor`` wants it."""
+    import torch
+
+    return torch.as_tensor(np.append(floor.up, floor.height), dtype=like.dtype, device=like.device)
+
+
+def floor_from_cam_to_world(matrix) -> Floor:
+    """The floor a ``cam_to_world`` (4, 4) implies: world z is height above it."""
+    m = np.asarray(matrix, np.float64)
+    return Floor(up=m[2, :3], height=float(m[2, 3]), inliers=0, planted=0)

@@ -7,9 +7,12 @@ Requests (client -> backend), each with a client-chosen string ``id``:
   {"type": "hello"}                                  -> {"type": "hello", "protocol": N, "missing_packages": [..], ...}
                                                         (+ an ``error`` event ``missing_packages`` when any are missing)
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
-   "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false}}
+   "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false,
+               "foot_lock": "auto"|"always"|"never"}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
-   "fixed": {"<frame>": [72 floats axis-angle], ...}, "options": {...}}
+   "fixed": {"<frame>": [72 floats axis-angle], ...}, "contacts": "auto"|"force"|"free", "options": {...}}
+   (contacts: on a result with a floor, the range's feet judged as usual, the lower foot
+   planted on every frame, or no foot planted)
   {"type": "cancel", "id": ..}       cancel the job with that id
   {"type": "shutdown"}
 
@@ -25,6 +28,8 @@ import json
 PROTOCOL_VERSION = 1
 
 REQUEST_TYPES = ("hello", "run", "refine", "cancel", "shutdown")
+FOOT_LOCK_MODES = ("auto", "always", "never")
+CONTACT_MODES = ("auto", "force", "free")
 EVENT_TYPES = ("hello", "progress", "heartbeat", "result", "cancelled", "error")
 
 # Error codes, shared by events and by the CLI's exit status.
