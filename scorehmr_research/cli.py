@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state")
     p.add_argument("--noise-model", default=None, help="noise model JSON (default: data/noise_model.json)")
+    p.add_argument("--renders", default=None, help="folder of rendered training views (data/renders/train) mixed into the batches")
+    p.add_argument("--render-fraction", type=float, default=0.25, help="share of each batch from --renders")
+    p.add_argument("--init-from", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.set_defaults(func=_train_prior)
 
     p = commands.add_parser("fit-pose-gmm", help="fit the SMPLify baseline's Gaussian-mixture pose prior on the training clips")

@@ -39,7 +39,11 @@ def init_loss(init_model, body, batch):
 
 
 def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu", resume=False,
-          exclude=(), amass_z_up=False, noise_model=None, log_every=200, save_every=2000, progress=True):
+          exclude=(), amass_z_up=False, noise_model=None, log_every=200, save_every=2000, progress=True,
+          renders=None, render_fraction=0.25, init_from=None):
+    """``renders``: a folder of rendered training views mixed into every batch (a
+    ``render_fraction`` of it); ``init_from``: start from that checkpoint's (EMA) weights
+    instead of random ones, a fresh optimiser (fine-tuning)."""
     from backend.body_model import BodyModel
 
     from .observation_noise import NoiseModel
@@ -57,6 +61,17 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     gen = torch.Generator().manual_seed(seed)
     synth = SyntheticObservations(bank, body, noise, generator=gen)
     log.info("training on %d clips, %d frames", len(clips), len(bank))
+    rendered = None
+    if renders:
+        from .rendered import RenderedObservations
+
+        rendered = RenderedObservations(renders, generator=gen)
+        leaked = set(rendered.clips) & set(heldout)
+        if leaked:
+            raise SystemExit(f"--renders: views of held-out clips {sorted(leaked)} must not be trained on")
+        log.info("mixing in %d rendered frames of %d clips (%.0f %% of each batch)", len(rendered),
+                 len(rendered.clips), 100 * render_fraction)
+    n_rendered = round(render_fraction * batch_size) if rendered is not None else 0
 
     prior, init = PoseDiffusion().to(device), InitEstimator().to(device)
     ema_prior, ema_init = EMA(prior), EMA(init)
@@ -64,6 +79,12 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     opt_init = torch.optim.Adam(init.parameters(), lr=lr)
     body_dev = BodyModel.load(device=device)
     step, history = 0, []
+    if init_from and not resume:
+        start = torch.load(init_from, map_location=device, weights_only=True)
+        for model, ema, key in ((prior, ema_prior, "prior"), (init, ema_init, "init")):
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start[key]["state_dict"].items()})
+            ema.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log.info("starting from the weights of %s", init_from)
     if resume:
         state = torch.load(state_path, map_location=device, weights_only=True)  # tensors and plain data only
         prior.load_state_dict(state["prior"]), init.load_state_dict(state["init"])
@@ -77,7 +98,9 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         meta = {"step": step, "clips": sorted(clips), "heldout": heldout, "data": [os.path.relpath(d) for d in data],
                 "amass_z_up": amass_z_up, "frames": len(bank), "seed": seed, "lr": lr,
                 "batch_size": batch_size, "noise_model": noise.describe()["source"],
-                "history": history[-50:]}
+                "renders": None if rendered is None else {"folder": os.path.relpath(renders), "frames": len(rendered),
+                                                          "clips": rendered.clips, "fraction": render_fraction},
+                "init_from": init_from and os.path.basename(init_from), "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": compact(ema_prior.state_dict())},
                 "init": {**init.checkpoint(), "state_dict": compact(ema_init.state_dict())},
                 "body_model": body.model_id, "meta": meta}
@@ -94,7 +117,11 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         bar = tqdm(total=steps, initial=step, desc="train-prior", unit="step")
     t0, running = time.time(), [0.0, 0.0]
     while step < steps:
-        batch = {k: v.to(device) for k, v in synth.batch(batch_size).items()}
+        batch = synth.batch(batch_size - n_rendered)
+        if n_rendered:
+            extra = rendered.batch(n_rendered)
+            batch = {k: torch.cat([batch[k], extra[k]]) for k in extra}
+        batch = {k: v.to(device) for k, v in batch.items()}
         loss_p = prior.loss(batch["x0"], batch["c"])
         opt_prior.zero_grad()
         loss_p.backward()
@@ -147,10 +174,12 @@ def fit_training_pose_gmm(data, exclude=(), amass_z_up=False, seed=0):
 def run_command(args):
     import sys
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # all cores by default; on a machine shared with other work one thread is much faster (no spinning)
+    torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     train(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
           device=args.device, resume=args.resume, exclude=tuple(args.exclude), amass_z_up=args.amass_z_up,
-          noise_model=args.noise_model, progress=sys.stderr.isatty())
+          noise_model=args.noise_model, progress=sys.stderr.isatty(), renders=args.renders,
+          render_fraction=args.render_fraction, init_from=args.init_from)
     return 0
 
 
