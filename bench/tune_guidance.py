@@ -24,6 +24,7 @@ from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.device import SOLVER_CPU_THREADS
 from backend.geometry import rot6d_to_matrix
+from backend.pipeline import default_focal_length
 from backend.scorehmr import ScoreHMR, ScoreHMRConfig
 from backend.solver import camera_tensors, initial_state
 from bench.accuracy import load_heldout, run_methods
@@ -43,14 +44,17 @@ LIMB_JOINTS = [JOINT_INDEX[f"{s}_{p}"] for s in ("left", "right")
                for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]   # what render_eval scores
 
 
-def load_render(path):
-    """One rendered view (shared format, data/README.md) as solver inputs + truth."""
+def load_render(path, true_focal=False):
+    """One rendered view (shared format, data/README.md) as solver inputs + truth; the focal
+    length the pipeline assumes for a video of unknown camera unless ``true_focal``."""
     with np.load(path, allow_pickle=False) as z:
         found = z["found"].astype(bool)
         kp = torch.as_tensor(np.where(found[:, None, None], z["keypoints_2d"], 0), dtype=torch.float32)
         world = np.where(found[:, None, None], z["world_landmarks"], 0).astype(np.float32)
-        return {"name": os.path.basename(path), "kp": kp, "world": world, "focal": float(z["focal_length"]),
-                "image_size": tuple(int(v) for v in z["image_size"]), "fps": float(z["fps"]),
+        size = tuple(int(v) for v in z["image_size"])
+        focal = float(z["focal_length"]) if true_focal else default_focal_length(size[0])
+        return {"name": os.path.basename(path), "kp": kp, "world": world, "focal": focal,
+                "image_size": size, "fps": float(z["fps"]),
                 "joints": torch.as_tensor(z["joints"], dtype=torch.float32)}
 
 
@@ -68,9 +72,11 @@ def run_renders(views, trained, body, config, temporal=True):
         rot = rot6d_to_matrix(x.reshape(n, 24, 6))
         joints = body.forward_kinematics(rot, body.rest_joints(state.betas[None]))[1] + trans[:, None]
         true = view["joints"]
-        scores = {"pa_mpjpe": metrics.pa_mpjpe(joints[:, LIMB_JOINTS], true[:, LIMB_JOINTS]),
-                  "mpjpe": metrics.mpjpe(joints, true), "accel": metrics.acceleration_error(joints, true),
-                  "root": float((joints[:, 0] - true[:, 0]).norm(dim=-1).mean() * 1000)}
+        seen = view["kp"][..., 2].sum(-1) > 0
+        hips = [JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]
+        scores = {"pa_mpjpe": metrics.pa_mpjpe(joints[seen][:, LIMB_JOINTS], true[seen][:, LIMB_JOINTS]),
+                  "mpjpe": metrics.mpjpe(joints[seen], true[seen]), "accel": metrics.acceleration_error(joints, true),
+                  "root": float((joints[seen][:, hips].mean(1) - true[seen][:, hips].mean(1)).norm(dim=-1).mean() * 1000)}
         for k, v in scores.items():
             sums[k] = sums.get(k, 0.0) + v * n
         frames += n
@@ -87,6 +93,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="one random camera per clip and seed")
     parser.add_argument("--renders", nargs="?", const=os.path.join(ROOT, "data", "renders", "train"), default=None,
                         help="tune on these rendered training views instead (default data/renders/train)")
+    parser.add_argument("--true-focal", action="store_true", help="with --renders: give the solver the render camera's "
+                        "focal length (default: the pipeline's assumption, as bench/render_eval.py)")
     parser.add_argument("--out", default=None, help="default bench/results/tune_<method>[_renders].json")
     args = parser.parse_args()
     torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
@@ -118,7 +126,7 @@ def main():
 def tune_on_renders(args, trained):
     if "heldout" in os.path.abspath(args.renders).split(os.sep):
         sys.exit("refusing to tune on held-out renders")
-    views = [load_render(p) for p in sorted(glob.glob(os.path.join(args.renders, "*.npz")))]
+    views = [load_render(p, args.true_focal) for p in sorted(glob.glob(os.path.join(args.renders, "*.npz")))]
     if not views:
         sys.exit(f"no rendered views in {args.renders}")
     body = BodyModel.load()

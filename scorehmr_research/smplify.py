@@ -104,6 +104,8 @@ class SMPLify:
             x6 = matrix_to_rot6d(axis_angle_to_matrix(aa)).reshape(n, -1)
             if temporal and self.losses.foot_contact and i % 50 == 0:
                 data.update_contacts(x6.detach(), trans.detach())
+            if i % 50 == 0:  # as ScoreHMR re-aligns the world landmarks once per iteration
+                data.update_world_alignment(x6.detach())
             loss = data(x6, trans) + cfg.pose_prior * gmm_energy(aa[:, 1:].reshape(-1, 69), self.gmm).sum() \
                 + cfg.joint_limits * (limit_violation(aa)[:, 1:] ** 2).sum()
             opt.zero_grad()
