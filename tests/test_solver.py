@@ -8,7 +8,10 @@ import torch
 from backend import solver
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
+from backend.condition import make_condition
+from backend.scorehmr import ScoreHMRConfig
 from backend.errors import BackendError
+from scorehmr_research import metrics
 from scorehmr_research.synthetic import observe_sequence
 from scorehmr_research.training_set import load_clips
 
@@ -23,10 +26,37 @@ def walk():
     return observe_sequence(poses, np.zeros((len(poses), 3)), BodyModel.load(), None, torch.Generator().manual_seed(0))
 
 
-def test_checkpoint_is_shipped_and_loads_on_cpu():
-    trained = load_prior(default_checkpoint_path())
+def test_checkpoint_is_shipped_and_loads_on_cpu(walk):
+    trained = load_prior(default_checkpoint_path(), device="cpu")
     x = trained.diffusion.sample(3, steps=10, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(x).all()
+    focal, principal = solver.camera_tensors(len(walk["keypoints"]), walk["focal"], walk["image_size"], "cpu")
+    pose, betas = trained.init(make_condition(walk["keypoints"], focal, principal))
+    assert torch.isfinite(pose).all() and torch.isfinite(betas).all()
+
+
+def test_world_landmarks_pull_the_solution_toward_them(walk):
+    """MediaPipe-like world landmarks of the true motion (hip-centred, depth compressed as
+    measured) make the solved body's limbs closer to the truth than the 2D landmarks alone."""
+    body = BodyModel.load()
+    n = len(walk["keypoints"])
+    true_lm = body.landmarks(walk["rotmats"], walk["betas"].expand(n, -1))
+    world = true_lm - true_lm[:, [23, 24]].mean(1, keepdim=True)
+    world[..., 2] *= 0.7
+    kp = walk["keypoints"].clone()
+    kp[:, 13:17, :2] += torch.tensor([40.0, -30.0])   # the arms' 2D landmarks wrong by 50 px
+    config = ScoreHMRConfig(world=30.0, world_depth_gain=1 / 0.7)
+    limbs = [16, 17, 18, 19, 20, 21]
+
+    def limb_error(world_landmarks):
+        out = solver.solve_sequence(kp.numpy(), walk["image_size"], walk["focal"], 30.0, config=config,
+                                    world_landmarks=world_landmarks, find_floor=False)
+        assert np.isfinite(out["poses"]).all() and np.isfinite(out["trans"]).all()
+        joints = body.joints(torch.tensor(out["poses"]), torch.tensor(out["betas"]).expand(n, -1))
+        truth = body.joints(walk["rotmats"], walk["betas"].expand(n, -1))
+        return metrics.pa_mpjpe(joints[:, limbs], truth[:, limbs])
+
+    assert limb_error(world.numpy()) < 0.6 * limb_error(None)   # measured 12.9 vs 30.3 mm
 
 
 def test_missing_detections_stay_finite_and_are_filled_smoothly(walk):
