@@ -28,6 +28,8 @@ from scorehmr_research import metrics
 from scorehmr_research.observation_noise import NoiseModel
 from scorehmr_research.smplify import SMPLify, SMPLifyConfig, load_pose_gmm
 from scorehmr_research.synthetic import observe_sequence
+from scorehmr_research.world_noise import DEFAULT_PATH as WORLD_NOISE_PATH
+from scorehmr_research.world_noise import WorldNoise
 from scorehmr_research.training_set import load_clips
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +63,8 @@ def evaluate(body, seq, x, trans, betas, fps):
     }
 
 
-def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30.0, smplify_config=None, log=print):
+def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30.0, smplify_config=None, log=print,
+                world_noise=None):
     """Every method on every clip (name -> (poses, trans)), each clip filmed once per seed by a
     fresh random camera. Returns frame-weighted mean metrics overall, the frame count, and the
     same means per seed (one camera per clip: how much the figures swing with the viewpoint)."""
@@ -75,11 +78,11 @@ def run_methods(clips, trained, body, noise, config, methods, seeds=(0,), fps=30
         for name, (poses, clip_trans) in sorted(clips.items()):
             if clip_trans is None:
                 clip_trans = torch.zeros(len(poses), 3)
-            seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps)
+            seq = observe_sequence(poses, clip_trans, body, noise, g, fps=fps, world_noise=world_noise)
             n = len(poses)
             focal, principal = camera_tensors(n, seq["focal"], seq["image_size"], "cpu")
             with torch.no_grad():
-                state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+                state = initial_state(trained, body, body, seq["keypoints"], focal, principal, world=seq["world"])
             b = state.betas
             for method in methods:
                 started = time.perf_counter()
@@ -128,9 +131,13 @@ def main():
     trained = load_prior(args.checkpoint)
     config = ScoreHMRConfig()
     clips = load_heldout(trained.meta)
+    # MediaPipe-like world landmarks too, from the noise model measured on rendered training views
+    world_noise = WorldNoise.load() if os.path.isfile(WORLD_NOISE_PATH) else None
     results, frames, by_seed = run_methods(clips, trained, BodyModel.load(), NoiseModel.load(), config, args.methods,
-                                  seeds=args.seeds, fps=args.fps, log=lambda m: print(m, flush=True))
+                                  seeds=args.seeds, fps=args.fps, log=lambda m: print(m, flush=True),
+                                  world_noise=world_noise)
     report = {"heldout_clips": sorted(clips), "frames": frames, "seeds": args.seeds,
+              "world_landmarks": None if world_noise is None else world_noise.params.get("source"),
               "settings": dict(vars(config)), "smplify_settings": dict(vars(SMPLifyConfig())),
               "methods": results, "per_seed": by_seed}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -31,6 +31,8 @@ from bench.accuracy import load_heldout, run_methods
 from scorehmr_research.observation_noise import NoiseModel
 from scorehmr_research import metrics
 from scorehmr_research.smplify import SMPLifyConfig
+from scorehmr_research.world_noise import DEFAULT_PATH as WORLD_NOISE_PATH
+from scorehmr_research.world_noise import WorldNoise
 from smplcore.skeleton import JOINT_INDEX
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,15 +108,18 @@ def main():
         sys.exit(f"refusing to tune on held-out clips: {sorted(overlap)}")
     clips = load_heldout(trained.meta, names=args.clips)
     body, noise = BodyModel.load(), NoiseModel.load()
+    world_noise = WorldNoise.load() if os.path.isfile(WORLD_NOISE_PATH) else None
     fields = [g.split("=")[0] for g in args.grid]
-    values = [[type(getattr(ScoreHMRConfig(), f))(v) for v in g.split("=")[1].split(",")] for f, g in zip(fields, args.grid)]
+    values = [[_parse(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")] for f, g in zip(fields, args.grid)]
     rows = []
-    base, _, _ = run_methods(clips, trained, body, noise, ScoreHMRConfig(), ["init"], seeds=args.seeds, log=None)
+    base, _, _ = run_methods(clips, trained, body, noise, ScoreHMRConfig(), ["init"], seeds=args.seeds, log=None,
+                             world_noise=world_noise)
     print(f"init: {base['init']}")
     for combo in itertools.product(*values):
         config = replace(ScoreHMRConfig(), **dict(zip(fields, combo)))
         res, frames, _ = run_methods(clips, trained, body, noise, config, [args.method], seeds=args.seeds, log=None,
-                                  smplify_config=SMPLifyConfig(smooth_pose=None))  # the grid's weight
+                                     smplify_config=SMPLifyConfig(smooth_pose=None),  # the grid's weight
+                                     world_noise=world_noise)
         rows.append({"settings": dict(zip(fields, combo)), **res[args.method]})
         print(f"{dict(zip(fields, combo))}: {res[args.method]}", flush=True)
     out = args.out or os.path.join(ROOT, "bench", "results", f"tune_{args.method}.json")

@@ -150,11 +150,12 @@ def look_at(camera_pos: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=(1280.0, 720.0),
-                     heights=(0.8, 1.6), roll_deg=0.0):
+                     heights=(0.8, 1.6), roll_deg=0.0, world_noise=None):
     """A whole clip (T, 72) + (T, 3) in a Y-up world (floor y = 0), filmed by one static camera
     (at a random height in ``heights``, looking at the clip's centre, turned by ``roll_deg``
     about its view axis) with temporal detector noise: what a video of it would give the
-    pipeline, with the ground truth (``camera_rotation`` world -> camera, ``camera_position``)."""
+    pipeline, with the ground truth (``camera_rotation`` world -> camera, ``camera_position``).
+    With ``world_noise`` (world_noise.WorldNoise) also MediaPipe-like world landmarks (``world``)."""
     g = generator
     poses = torch.as_tensor(poses, dtype=torch.float32)
     trans = torch.as_tensor(trans, dtype=torch.float32)
@@ -187,6 +188,9 @@ def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=
         torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
     inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[1])
     obs[..., 2] = torch.where(inside, obs[..., 2], torch.zeros_like(obs[..., 2]))
+    world = None
+    if world_noise is not None:
+        world = world_noise.apply(lm, obs, torch.full((t,), focal), principal.expand(t, 2), generator=g)
     return {"rotmats": rot_cam, "trans": trans_cam, "betas": betas[0], "keypoints": obs, "clean_keypoints": kp,
             "focal": focal, "image_size": (float(size[0]), float(size[1])), "camera_rotation": r_wc,
-            "camera_position": cam}
+            "camera_position": cam, "world": world}
