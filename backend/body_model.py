@@ -45,6 +45,11 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("lm_x0", torch.einsum("lkj,lkc->ljc", per_joint, self.v_template[self.lm_ids]))
         self.register_buffer("lm_xdirs", torch.einsum("lkj,lkcb->ljcb", per_joint, self.shapedirs[self.lm_ids]))
         self.register_buffer("lm_c", per_joint.sum(1))
+        # fitted offsets that move rigidly with one bone fold into that bone's rest point
+        # (the bone: the joint that carries most of the landmark's weight, unless the file says)
+        offsets, bones = landmark_defs.offsets_for(arrays, (self.lm_c + self.lm_joint_weights).argmax(1).cpu().numpy())
+        self.register_buffer("lm_bones", torch.as_tensor(bones, dtype=torch.long))
+        self.lm_x0[torch.arange(len(bones)), self.lm_bones] += t(offsets)
         self.parents = list(PARENTS)
         self.to(device)
 

@@ -70,6 +70,25 @@ def _pack(terms):
     return ids, vw, jw
 
 
+# Offsets fitted by tools/fit_landmarks.py (where MediaPipe puts these landmarks on rendered
+# bodies, relative to the SMPL joints they sit on), in millimetres in the rest frame of the bone
+# they move with. Official SMPL's face, hand and foot points are its own vertices and stay as they are.
+SMPL_LIMB_OFFSETS_MM = {}
+
+
+def offsets_for(arrays, bones_of):
+    """(offsets (33, 3) metres, bones (33,)): landmark l moves by R[bones[l]] @ offsets[l].
+    ``bones_of``: the bone each landmark moves with, for definitions that do not store one."""
+    if "landmark_offsets" in arrays.extras:
+        return (np.asarray(arrays.extras["landmark_offsets"], dtype=np.float64),
+                np.asarray(arrays.extras["landmark_offset_joints"], dtype=np.int64))
+    offsets = np.zeros((len(LANDMARK_NAMES), 3))
+    if arrays.num_vertices == SMPL_NUM_VERTICES:
+        for l, name in enumerate(LANDMARK_NAMES):
+            offsets[l] = np.asarray(SMPL_LIMB_OFFSETS_MM.get(name, (0.0, 0.0, 0.0))) / 1000.0
+    return offsets, np.asarray(bones_of, dtype=np.int64)
+
+
 def definition_for(arrays):
     """Landmark definition for a loaded body model (smplcore BodyModelArrays)."""
     if "landmark_vertex_ids" in arrays.extras:
