@@ -35,6 +35,9 @@ class Detections:
     found: np.ndarray         # (T,) bool, MediaPipe returned a pose
     image_size: tuple         # (width, height)
     fps: float
+    appearance: np.ndarray | None = None  # (T, APPEARANCE_SIZE) torso colour histogram, zero where none
+    time_ms: np.ndarray | None = None     # (T,) presentation time of each frame, NaN where unknown
+    source_frame: np.ndarray | None = None  # (T,) decoded frame of each row when resampled to a constant rate
 
     @property
     def num_frames(self) -> int:
@@ -137,18 +140,33 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def hidden(frame, boxes):
+    """The frame with ``boxes`` (K, 4) x0, y0, x1, y1 pixels painted grey (rows of NaN: none),
+    so that MediaPipe, which follows one person, finds someone else."""
+    if boxes is None or not np.isfinite(boxes).any():
+        return frame
+    frame = frame.copy()
+    height, width = frame.shape[:2]
+    for x0, y0, x1, y1 in boxes[np.isfinite(boxes).all(axis=1)]:
+        x0, x1 = (int(np.clip(v, 0, width)) for v in (x0, x1))
+        y0, y1 = (int(np.clip(v, 0, height)) for v in (y0, y1))
+        frame[y0:y1, x0:x1] = 127
+    return frame
+
+
 def detect_video(info: video.VideoInfo, first: int, stop: int | None, workers: int | None = None,
-                 progress=None, should_cancel=None) -> Detections:
+                 progress=None, should_cancel=None, hide=None) -> Detections:
     """Landmarks for frames ``first <= n < stop`` of the video (``stop`` None: to its end).
 
     ``progress(done, total)`` is called from this thread; ``should_cancel()`` is polled
     every 50 ms and raises :class:`Cancelled`. The result does not depend on ``workers``
     beyond MediaPipe's own frame-to-frame smoothing (see :class:`_ChunkedDetection`).
+    ``hide`` (T, K, 4): per frame, boxes of people already found, painted over (see ``hidden``).
     """
     should_cancel = should_cancel or (lambda: False)
     if stop is None:  # length unknown: one streaming pass, arrays grown as frames arrive
         return _detect_unknown_length(info, first, progress, should_cancel)
-    job = _ChunkedDetection(info, first, stop, workers or default_workers())
+    job = _ChunkedDetection(info, first, stop, workers or default_workers(), hide)
     job.start()
     try:
         while job.running():
@@ -169,7 +187,8 @@ def detect_video(info: video.VideoInfo, first: int, stop: int | None, workers: i
     # a truncated file ends early: keep what was decoded, frames lost mid-file count as not found
     keep = slice(0, int(np.flatnonzero(job.decoded)[-1]) + 1)
     return Detections(frame_index=np.arange(first, stop, dtype=np.int64)[keep], keypoints=job.keypoints[keep],
-                      world=job.world[keep], found=job.found[keep], image_size=info.image_size, fps=info.fps)
+                      world=job.world[keep], found=job.found[keep], image_size=info.image_size, fps=info.fps,
+                      appearance=job.appearance[keep], time_ms=job.time_ms[keep])
 
 
 class _ChunkedDetection:
@@ -186,9 +205,12 @@ class _ChunkedDetection:
     AGREE_FRAMES = 5
     AGREE_DISTANCE = 0.1  # mean landmark distance, in body scales, for "the same person"
 
-    def __init__(self, info, first, stop, workers):
+    def __init__(self, info, first, stop, workers, hide=None):
         self.info, self.first, self.stop_frame = info, first, stop
         total = stop - first
+        self.hide = hide
+        self.appearance = np.zeros((total, track.APPEARANCE_SIZE), np.float32)
+        self.time_ms = np.full(total, np.nan)
         self.keypoints = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
         self.world = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
         self.found = np.zeros(total, bool)
@@ -216,6 +238,9 @@ class _ChunkedDetection:
         for thread in self._threads:
             thread.join()
 
+    def _timed(self, frame_number, milliseconds):
+        self.time_ms[frame_number - self.first] = milliseconds
+
     def _agrees(self, row, landmarks) -> bool:
         if landmarks is None or not self.found[row]:
             return landmarks is None and not self.found[row]
@@ -227,11 +252,13 @@ class _ChunkedDetection:
         try:
             agreeing = 0
             with PoseDetector() as detector:
-                for frame_number, frame in prefetched(video.iter_frames(self.info.path, chunk_first, self.stop_frame)):
+                frames = video.iter_frames(self.info.path, chunk_first, self.stop_frame, on_time=self._timed)
+                for frame_number, frame in prefetched(frames):
                     if self._stop.is_set():
                         return
-                    landmarks = detector(frame)
                     row = frame_number - self.first
+                    landmarks = detector(hidden(frame, None if self.hide is None else self.hide[row]))
+                    colours = track.appearance(frame, landmarks[0]) if landmarks is not None else 0.0
                     with self._lock:
                         owner = int(self.owner[row])
                         if 0 <= owner < worker:
@@ -242,6 +269,7 @@ class _ChunkedDetection:
                         self.owner[row], self.decoded[row] = worker, True
                         self.found[row] = landmarks is not None
                         self.keypoints[row], self.world[row] = landmarks if landmarks is not None else (0.0, 0.0)
+                        self.appearance[row] = colours
                     if agreeing >= self.AGREE_FRAMES:
                         return
         except BaseException as exc:  # handed to the calling thread, which re-raises it
@@ -250,11 +278,11 @@ class _ChunkedDetection:
 
 
 def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
-    frames, keypoints, world, found = [], [], [], []
+    frames, keypoints, world, found, colours, times = [], [], [], [], [], {}
     empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
     last_report = 0.0
     with PoseDetector() as detector:
-        for frame_number, frame in prefetched(video.iter_frames(info.path, first, None)):
+        for frame_number, frame in prefetched(video.iter_frames(info.path, first, None, on_time=times.__setitem__)):
             if should_cancel():
                 raise Cancelled()
             landmarks = detector(frame)
@@ -262,6 +290,8 @@ def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
             found.append(landmarks is not None)
             keypoints.append(landmarks[0] if landmarks is not None else empty)
             world.append(landmarks[1] if landmarks is not None else empty)
+            colours.append(track.appearance(frame, landmarks[0]) if landmarks is not None
+                           else np.zeros(track.APPEARANCE_SIZE, np.float32))
             if progress and time.monotonic() - last_report > 0.1:
                 progress(len(frames), 0)
                 last_report = time.monotonic()
@@ -269,4 +299,5 @@ def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
         raise BackendError("unreadable_video", f"no frame from {first} on could be decoded",
                            "check the start frame and that the file plays in a video player")
     return Detections(frame_index=np.asarray(frames, np.int64), keypoints=np.stack(keypoints),
-                      world=np.stack(world), found=np.asarray(found), image_size=info.image_size, fps=info.fps)
+                      world=np.stack(world), found=np.asarray(found), image_size=info.image_size, fps=info.fps,
+                      appearance=np.stack(colours), time_ms=np.array([times.get(n, np.nan) for n in frames]))

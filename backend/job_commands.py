@@ -79,7 +79,8 @@ def _report_failure(exc: BaseException, prefix="") -> int:
 
 
 # the options of ``run`` / ``run-folder`` that shape a solve (see ``_add_solve_options``)
-SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite", "foot_lock")
+SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite", "foot_lock", "person",
+                 "max_gap")
 
 
 def solve_options(args) -> dict:
@@ -205,6 +206,11 @@ def _add_solve_options(parser):
     parser.add_argument("--foot-lock", default="auto", choices=FOOT_LOCK_MODES,
                         help="planted feet (static camera): auto (low and slow feet), always (every foot near "
                              "the floor), never (no foot locking); default auto")
+    parser.add_argument("--person", default="main", metavar="main|all|N",
+                        help="main (default): the person seen most, written to --out; all: also RESULT.person1.npz "
+                             "... and the index RESULT.persons.json; N: only person N (numbers as in the index)")
+    parser.add_argument("--max-gap", type=float, default=None, metavar="S",
+                        help="longest absence (seconds) after which a person is still recognised (default 30)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output file even when it is not a result file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")

@@ -35,3 +35,23 @@ def check_output(out, inputs=(), overwrite=False) -> str:
         raise BackendError("bad_request", f"the output folder is not writable: {folder}",
                            "choose an output path in a folder you can write to")
     return out
+
+
+def write_text_atomically(path, text):
+    """Write a small text file via a temporary file + rename, with the umask's permissions."""
+    import tempfile
+
+    from smplcore.result import file_mode
+
+    folder = os.path.dirname(os.path.abspath(path))
+    mode = file_mode(path)
+    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

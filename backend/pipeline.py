@@ -9,6 +9,7 @@ frame numbers; ``end`` is inclusive (as Blender frame ranges are).
 """
 import dataclasses
 import importlib
+import json
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from backend import camera_motion, detect, track, video
 from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
-from backend.output import check_output
+from backend.output import check_output, write_text_atomically
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
 from smplcore.protocol import CONTACT_MODES, FOOT_LOCK_MODES
@@ -130,36 +131,137 @@ class _Reporter:
         return lambda done, total: self(name, done, total)
 
 
-def detect_person(video_path, start=None, end=None, progress=None, cancel=None, abort=None):
-    """Decode + detect + pick the main person: ``(info, detections, keypoints, valid)``.
+MAX_PEOPLE = 4              # detection passes with --person all (one more person each)
+MIN_TRACK_SECONDS = 0.5     # further tracks shorter than this are not written
+PERSON_CHOICES = ("main", "all")
 
-    ``keypoints`` are the detections with every frame not showing the main person zeroed.
-    """
+
+def parse_person(value):
+    """``"main"``, ``"all"`` or a person number (0 = main), from the CLI or a request."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value in PERSON_CHOICES:
+            return value
+        if value.isdigit():
+            return int(value)
+    raise BackendError("bad_request", f"person must be main, all or a person number, got {value!r}",
+                       "use --person main (default), --person all, or --person N with N from the persons index")
+
+
+def person_path(out, number: int) -> str:
+    """``RESULT.npz`` -> ``RESULT.personN.npz`` (N >= 1)."""
+    stem = out[:-4] if out.endswith(".npz") else out
+    return f"{stem}.person{number}.npz"
+
+
+def index_path(out) -> str:
+    stem = out[:-4] if out.endswith(".npz") else out
+    return f"{stem}.persons.json"
+
+
+def _hide_boxes(passes, total):
+    """(T, K, 4) boxes of everyone found so far, grown by 20 % (hair, hands, loose clothes)."""
+    boxes = np.full((total, len(passes), 4), np.nan, np.float32)
+    for k, found in enumerate(passes):
+        box = track.landmark_boxes(found.keypoints)
+        grow = 0.2 * np.concatenate([box[:, 2:] - box[:, :2]] * 2, axis=1) * [-1, -1, 1, 1]
+        rows = found.found[:total]
+        boxes[:len(rows)][rows, k] = (box + grow)[rows]
+    return boxes
+
+
+def _padded(detections, total):
+    """A later pass over a truncated file may stop early: pad it to the first pass's rows."""
+    missing = total - detections.num_frames
+    if missing <= 0:
+        return detections
+    pad = lambda a: np.concatenate([a, np.zeros((missing,) + a.shape[1:], a.dtype)])  # noqa: E731
+    return dataclasses.replace(detections, keypoints=pad(detections.keypoints), world=pad(detections.world),
+                               found=pad(detections.found), appearance=pad(detections.appearance))
+
+
+def detect_people(video_path, start=None, end=None, progress=None, cancel=None, abort=None, everyone=False,
+                  max_gap=None):
+    """Decode + detect + identify: ``(info, detections of the first pass, persons main first)``.
+
+    With ``everyone``, further passes paint out the people found so far (``detect.hidden``) and
+    find the next one, until a pass finds nobody new or MAX_PEOPLE passes ran."""
     report = _Reporter(progress, cancel, abort)
     info = video.probe(video_path)
     first, stop = video.frame_range(info, start, end)
     started = time.perf_counter()
-    detections = detect.detect_video(info, first, stop, progress=report.stage("detect"),
-                                     should_cancel=report.should_cancel)
+    passes = [detect.detect_video(info, first, stop, progress=report.stage("detect"),
+                                  should_cancel=report.should_cancel)]
+    total = passes[0].num_frames
+    while everyone and len(passes) < MAX_PEOPLE:
+        extra = detect.detect_video(info, first, first + total, progress=report.stage("detect_others"),
+                                    should_cancel=report.should_cancel, hide=_hide_boxes(passes, total))
+        extra = _padded(extra, total)
+        if extra.found.sum() < MIN_TRACK_SECONDS * info.fps:
+            break
+        passes.append(extra)
     seconds = time.perf_counter() - started
-    valid, tracklets, chain = track.select_main_person(detections.keypoints, detections.found, info.fps)
-    log.info("detected %d/%d frames in %.1f s (%.1f frames/s); %d tracklet(s), main person on %d frames",
-             int(detections.found.sum()), detections.num_frames, seconds, detections.num_frames / max(seconds, 1e-9),
-             len(tracklets), int(valid.sum()))
-    if not valid.any():
-        raise BackendError("no_person", f"no person was detected in frames {int(detections.frame_index[0])}"
-                           f"..{int(detections.frame_index[-1])} of {os.path.basename(info.path)}",
+    people = track.identify_people(passes, info.fps, track.MAX_GAP_SECONDS if max_gap is None else max_gap)
+    people, passes[0] = _at_constant_rate(passes[0], people, info)
+    log.info("detected %d pass(es) over %d frames in %.1f s; %d person(s)%s", len(passes), total, seconds,
+             len(people), f", main person on {int(people[0].valid.sum())} frames" if people else "")
+    if not people:
+        raise BackendError("no_person", f"no person was detected in frames {int(passes[0].frame_index[0])}"
+                           f"..{int(passes[0].frame_index[-1])} of {os.path.basename(info.path)}",
                            "the whole body should be visible, reasonably large and lit; check the frame range")
-    keypoints = np.where(valid[:, None, None], detections.keypoints, 0.0).astype(np.float32)
-    return info, detections, keypoints, valid
+    return info, passes[0], people
+
+
+def _at_constant_rate(detections, people, info):
+    """A variable-frame-rate clip is resampled to a constant ``info.fps`` grid of its presentation
+    times (the frame on screen at each grid time), so keys and the video stay in step; frame
+    numbers then count grid frames and ``source_frame`` names the decoded frame each came from."""
+    resampled = video.constant_rate(detections.time_ms, info.fps) if detections.time_ms is not None else None
+    if resampled is None:
+        return people, detections
+    rows, grid = resampled
+    log.warning("%s has a variable frame rate: %d decoded frames resampled to %d frames at a constant %.3f fps",
+                os.path.basename(info.path), detections.num_frames, len(grid), info.fps)
+    pick = lambda a: None if a is None else a[rows]  # noqa: E731
+    for someone in people:
+        someone.keypoints, someone.world, someone.valid = pick(someone.keypoints), pick(someone.world), pick(someone.valid)
+    detections = dataclasses.replace(
+        detections, keypoints=pick(detections.keypoints), world=pick(detections.world), found=pick(detections.found),
+        appearance=pick(detections.appearance), time_ms=pick(detections.time_ms), frame_index=grid.astype(np.int64),
+        source_frame=detections.frame_index[rows])
+    return [p for p in people if p.valid.any()], detections
+
+
+def detect_person(video_path, start=None, end=None, progress=None, cancel=None, abort=None):
+    """The main person only: ``(info, detections, keypoints, valid)``, keypoints zero elsewhere."""
+    info, detections, people = detect_people(video_path, start, end, progress, cancel, abort)
+    return info, detections, people[0].keypoints, people[0].valid
+
+
+def _chosen_people(people, person, fps):
+    """The persons to write; numbers count the main person and the tracks long enough to report."""
+    if person == "main":
+        return [people[0]]
+    reported = [people[0]] + [p for p in people[1:] if p.valid.sum() >= MIN_TRACK_SECONDS * fps]
+    if person == "all":
+        return reported
+    if person >= len(reported):
+        raise BackendError("bad_request", f"there is no person {person}: the video shows {len(reported)} "
+                           f"(0..{len(reported) - 1})", "run with --person all to list them in the index file")
+    return [reported[person]]
 
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
-              focal=None, progress=None, cancel=None, overwrite=False, foot_lock="auto") -> MotionResult:
-    """Video in, validated result file out (see the module docstring). A static camera gets a
-    floor and ``cam_to_world``; a moving one keeps the camera frame and says so (``world_note``)."""
+              focal=None, progress=None, cancel=None, overwrite=False, foot_lock="auto", person="main",
+              max_gap=None, publish_as=None) -> MotionResult:
+    """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
+    person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
+    keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
+    renamed to, for the file names in the persons index (``serve`` writes a temporary file first)."""
     report = _Reporter(progress, cancel)
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
+    person = parse_person(person)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
     width = video.probe(video_path).width  # an unreadable video fails before anything is loaded
     if focal is not None:
@@ -172,35 +274,66 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
     preload = _SolverPreload(device, body_model, checkpoint)
     try:
-        info, detections, keypoints, valid = detect_person(video_path, start, end, progress, cancel,
-                                                           abort=lambda: preload.failed)
+        info, detections, people = detect_people(video_path, start, end, progress, cancel,
+                                                 abort=lambda: preload.failed, everyone=person != "main",
+                                                 max_gap=max_gap)
     except Cancelled:
         if preload.failed:
             preload.get()  # raises the model-loading error that stopped detection
         raise
-    motion = camera_motion.measure(video_path, detections.frame_index, keypoints)
+    chosen = _chosen_people(people, person, info.fps)
+    decoded = detections.frame_index if detections.source_frame is None else detections.source_frame
+    motion = camera_motion.measure(video_path, decoded, chosen[0].keypoints)
     if motion.moving:
         log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
     solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
+    results = []
+    for number, someone in enumerate(chosen):
+        report.check()
+        # the main person spans the whole range (as a single-person run always did); others their own
+        seen = np.flatnonzero(someone.valid)
+        rows = slice(None) if number == 0 else slice(seen[0], seen[-1] + 1)
+        keypoints, valid = someone.keypoints[rows], someone.valid[rows]
+        solution = solver.solve_sequence(
+            keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
+            body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
+            should_cancel=report.should_cancel, world_landmarks=someone.world[rows],
+            find_floor=not motion.moving, foot_lock=foot_lock)
+        note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
+            else solution["world_note"]
+        results.append(MotionResult(
+            poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
+            betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
+            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=keypoints, focal_length=focal,
+            image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
+            cam_to_world=solution["cam_to_world"], world_note=note,
+            extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
     report.check()
-    solution = solver.solve_sequence(
-        keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
-        body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
-        should_cancel=report.should_cancel,
-        world_landmarks=np.where(valid[:, None, None], detections.world, 0.0).astype(np.float32),
-        find_floor=not motion.moving, foot_lock=foot_lock)
-    note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
-        else solution["world_note"]
-    result = MotionResult(
-        poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
-        betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
-        frame_index=detections.frame_index, valid=valid, keypoints_2d=keypoints, focal_length=focal,
-        image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
-        cam_to_world=solution["cam_to_world"], world_note=note)
-    report.check()
-    _save(result, out)
-    return result
+    paths = [out] + [check_output(person_path(out, k), (video_path, body_model, checkpoint), overwrite)
+                     for k in range(1, len(results))]
+    for result, path in zip(results, paths):
+        _save(result, path)
+    if person == "all":
+        named = publish_as or out
+        write_persons_index(index_path(out), info, [
+            dict(person=k, file=os.path.basename(named if k == 0 else person_path(named, k)), main=k == 0,
+                 someone=someone, frame_index=detections.frame_index) for k, someone in enumerate(chosen)])
+    return results[0]
+
+
+def write_persons_index(path, info, entries):
+    """The ``--person all`` index (format in the README): one entry per person file."""
+    persons = []
+    for entry in entries:
+        someone, frames = entry["someone"], entry["frame_index"]
+        seen = frames[someone.valid]
+        persons.append({"person": entry["person"], "file": entry["file"], "main": entry["main"],
+                        "first_frame": int(seen[0]), "last_frame": int(seen[-1]), "frames": int(len(seen)),
+                        "mean_box": someone.mean_box()})
+    index = {"format": "scorehmr-persons", "version": 1, "video": os.path.basename(info.path),
+             "fps": float(info.fps), "image_size": [int(info.width), int(info.height)], "persons": persons}
+    write_text_atomically(path, json.dumps(index, indent=1) + "\n")
 
 
 def _check_choice(name, value, choices):

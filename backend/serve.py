@@ -76,10 +76,15 @@ def parse_job(request: dict) -> Job:
     args = _options(request, job_id)
     args["out"] = _required(request, "out", str, job_id)
     if request["type"] == "run":
+        options = request.get("options") or {}
+        person = options.get("person", "main")
+        if person not in ("main", "all") and (not isinstance(person, int) or isinstance(person, bool) or person < 0):
+            raise _bad(f"'person' must be \"main\", \"all\" or a person number, got {person!r}", job_id)
         args.update(video_path=_required(request, "video", str, job_id),
                     start=_optional(request, "start", int, job_id), end=_optional(request, "end", int, job_id),
-                    focal=_optional(request.get("options") or {}, "focal", (int, float), job_id),
-                    foot_lock=_optional(request.get("options") or {}, "foot_lock", str, job_id) or "auto")
+                    focal=_optional(options, "focal", (int, float), job_id),
+                    foot_lock=_optional(options, "foot_lock", str, job_id) or "auto", person=person,
+                    max_gap=_optional(options, "max_gap", (int, float), job_id))
     else:
         fixed = request.get("fixed") or {}
         if not isinstance(fixed, dict):
@@ -271,13 +276,22 @@ class Server:
             inputs = (job.args.get("video_path") or job.args.get("result_path"), job.args.get("body_model"),
                       job.args.get("checkpoint"))
             check_output(out, inputs, job.args.get("overwrite", False))
-            run = pipeline.run_video if job.kind == "run" else pipeline.refine_result
-            run(**dict(job.args, out=partial), progress=self._progress_reporter(job), cancel=job.cancel)
+            if job.kind == "run":
+                pipeline.run_video(**dict(job.args, out=partial), publish_as=out,
+                                   progress=self._progress_reporter(job), cancel=job.cancel)
+            else:
+                pipeline.refine_result(**dict(job.args, out=partial), progress=self._progress_reporter(job),
+                                       cancel=job.cancel)
             with job.lock:
                 if not job.finished:
+                    event = {"type": "result", "id": job.id, "path": os.path.abspath(out)}
+                    for written, final in _extra_files(partial, out):
+                        os.replace(written, final)
+                        if final.endswith(".json"):
+                            event["index"] = os.path.abspath(final)
                     os.replace(partial, out)
                     job.finished = True
-                    self.emit({"type": "result", "id": job.id, "path": os.path.abspath(out)})
+                    self.emit(event)
         except Cancelled:
             pass
         except BaseException as exc:  # every failure becomes an error event, never silence
@@ -291,8 +305,18 @@ class Server:
                     job.finished = True
                     self.emit(error.event(job.id))
         finally:
-            if os.path.exists(partial):
-                os.remove(partial)
+            for leftover in [partial] + [written for written, _ in _extra_files(partial, out)]:
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+
+
+def _extra_files(partial, out):
+    """``(written, final)`` for the further person files and the index a ``person: all`` job wrote."""
+    from backend.pipeline import MAX_PEOPLE, index_path, person_path
+
+    pairs = [(person_path(partial, k), person_path(out, k)) for k in range(1, MAX_PEOPLE)]
+    pairs.append((index_path(partial), index_path(out)))
+    return [(written, final) for written, final in pairs if os.path.exists(written)]
 
 
 def protocol_stream():

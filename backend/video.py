@@ -9,6 +9,8 @@ import math
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from backend.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,9 @@ class VideoInfo:
     path: str
     fps: float
     frame_count: int   # as stated by the container; decoding may yield fewer (truncated files)
-    width: int
+    width: int         # as displayed (rotation metadata applied)
     height: int
+    rotation: int = 0  # degrees of rotation metadata that were applied
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -45,6 +48,8 @@ def _open_capture(path: str):
         capture.release()
         raise BackendError("unreadable_video", f"OpenCV cannot open {os.path.basename(path)} as a video "
                            "(not a video, or a format it does not know)", _HINT)
+    # phones store portrait video sideways with a rotation tag: decode frames as displayed
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 
 
@@ -66,7 +71,12 @@ def probe(path) -> VideoInfo:
             fps = FALLBACK_FPS
         count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         count = int(count) if math.isfinite(count) and count > 0 else 0
-        return VideoInfo(path=path, fps=float(fps), frame_count=count, width=int(width), height=int(height))
+        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
+        if rotation:
+            log.info("%s: rotation metadata %d degrees applied; frames are %dx%d as displayed",
+                     path, rotation, width, height)
+        return VideoInfo(path=path, fps=float(fps), frame_count=count, width=int(width), height=int(height),
+                         rotation=rotation)
     finally:
         capture.release()
 
@@ -93,8 +103,10 @@ def frame_range(info: VideoInfo, start=None, end=None) -> tuple[int, int | None]
     return first, stop
 
 
-def iter_frames(path, first: int = 0, stop: int | None = None):
-    """Yield ``(frame_number, BGR uint8 image)`` for frames ``first <= n < stop``, one at a time.
+def iter_frames(path, first: int = 0, stop: int | None = None, on_time=None):
+    """Yield ``(frame_number, BGR uint8 image)`` for frames ``first <= n < stop``, one at a time,
+    as displayed (rotation metadata applied). ``on_time(frame_number, milliseconds)`` receives
+    each frame's presentation time (for variable-frame-rate clips, see ``constant_rate``).
 
     A file that ends early (truncated recording) stops the stream with a warning; the caller
     decides whether the frames it got are enough.
@@ -120,7 +132,30 @@ def iter_frames(path, first: int = 0, stop: int | None = None):
                     log.warning("%s: decoding stopped at frame %d, before the expected frame %d "
                                 "(truncated or corrupt file)", path, index, stop)
                 return
+            if on_time is not None:
+                on_time(index, capture.get(cv2.CAP_PROP_POS_MSEC))
             yield index, frame
             index += 1
     finally:
         capture.release()
+
+
+VFR_TOLERANCE = 0.25  # a frame interval this far from the nominal one (fraction) counts as irregular
+
+
+def constant_rate(time_ms, fps: float):
+    """For a clip whose frames are not evenly timed: ``(rows, grid)`` picking, for each frame of
+    a constant ``fps`` grid over the clip, the row of the frame shown at that time (the nearest
+    earlier-or-equal presentation time), and the grid's frame numbers. None when the timing is
+    regular (within VFR_TOLERANCE of 1/fps everywhere) or unknown."""
+    time_ms = np.asarray(time_ms, np.float64)
+    if len(time_ms) < 2 or not np.all(np.isfinite(time_ms)):
+        return None
+    step = 1000.0 / fps
+    if np.all(np.abs(np.diff(time_ms) - step) <= VFR_TOLERANCE * step):
+        return None
+    first = int(round(time_ms[0] / step))
+    grid = np.arange(first, int(round(time_ms[-1] / step)) + 1)
+    # the frame on screen at grid time t is the last one presented at or before t (half a frame of slack)
+    rows = np.searchsorted(time_ms, grid * step + 0.5 * step, side="right") - 1
+    return np.clip(rows, 0, len(time_ms) - 1), grid

@@ -8,7 +8,7 @@ Requests (client -> backend), each with a client-chosen string ``id``:
                                                         (+ an ``error`` event ``missing_packages`` when any are missing)
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
    "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false,
-               "foot_lock": "auto"|"always"|"never"}}
+               "foot_lock": "auto"|"always"|"never", "person": "main"|"all"|N, "max_gap": SECONDS}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
    "fixed": {"<frame>": [72 floats axis-angle], ...}, "contacts": "auto"|"force"|"free", "options": {...}}
    (contacts: on a result with a floor, the range's feet judged as usual, the lower foot
@@ -19,7 +19,8 @@ Requests (client -> backend), each with a client-chosen string ``id``:
 Events (backend -> client), each naming the request ``id`` it belongs to:
   {"type": "progress", "id": .., "stage": "decode"|"detect"|"init"|"refine"|..., "done": n, "total": n}
   {"type": "heartbeat", "id": ..}    the job is alive (sent while a stage reports no progress)
-  {"type": "result", "id": .., "path": PATH}
+  {"type": "result", "id": .., "path": PATH, "index": PATH}   ("index": only for person "all";
+                                     the persons index format is in the README)
   {"type": "cancelled", "id": ..}
   {"type": "error", "id": ..|null, "code": CODE, "message": .., "hint": ..}
 """

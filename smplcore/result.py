@@ -143,7 +143,7 @@ class MotionResult:
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
-        mode = _file_mode(path)
+        mode = file_mode(path)
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)  # created 0600 ...
         os.close(fd)
         try:
@@ -193,7 +193,7 @@ def is_result_file(path) -> bool:
         return False
 
 
-def _file_mode(path) -> int:
+def file_mode(path) -> int:
     """The permission bits for a new file under the process umask; an existing file keeps its own."""
     try:
         return os.stat(path).st_mode & 0o777
