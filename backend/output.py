@@ -8,11 +8,12 @@ the job (same file, hard link or symlink to it) is refused even then.
 import os
 
 from backend.errors import BackendError
-from smplcore.result import is_result_file
 
 
 def check_output(out, inputs=(), overwrite=False) -> str:
     """The output path, checked; raises ``BackendError("bad_request")`` naming the problem."""
+    from smplcore.result import is_result_file  # numpy: imported here so this module stays stdlib-only
+
     out = os.fspath(out)
     for source in inputs:
         if source and os.path.exists(out) and os.path.exists(source) and os.path.samefile(out, source):
@@ -35,6 +36,18 @@ def check_output(out, inputs=(), overwrite=False) -> str:
         raise BackendError("bad_request", f"the output folder is not writable: {folder}",
                            "choose an output path in a folder you can write to")
     return out
+
+
+def person_path(out, number: int) -> str:
+    """``RESULT.npz`` -> ``RESULT.personN.npz`` (N >= 1): a further person of ``--person all``."""
+    stem = out[:-4] if out.endswith(".npz") else out
+    return f"{stem}.person{number}.npz"
+
+
+def index_path(out) -> str:
+    """``RESULT.npz`` -> ``RESULT.persons.json``: the persons index of ``--person all``."""
+    stem = out[:-4] if out.endswith(".npz") else out
+    return f"{stem}.persons.json"
 
 
 def write_text_atomically(path, text):

@@ -22,7 +22,7 @@ from backend import camera_motion, detect, track, video
 from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
-from backend.output import check_output, write_text_atomically
+from backend.output import check_output, index_path, person_path, write_text_atomically
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
 from smplcore.protocol import CONTACT_MODES, FOOT_LOCK_MODES
@@ -147,17 +147,6 @@ def parse_person(value):
             return int(value)
     raise BackendError("bad_request", f"person must be main, all or a person number, got {value!r}",
                        "use --person main (default), --person all, or --person N with N from the persons index")
-
-
-def person_path(out, number: int) -> str:
-    """``RESULT.npz`` -> ``RESULT.personN.npz`` (N >= 1)."""
-    stem = out[:-4] if out.endswith(".npz") else out
-    return f"{stem}.person{number}.npz"
-
-
-def index_path(out) -> str:
-    stem = out[:-4] if out.endswith(".npz") else out
-    return f"{stem}.persons.json"
 
 
 def _hide_boxes(passes, total):

@@ -312,11 +312,15 @@ class Server:
 
 def _extra_files(partial, out):
     """``(written, final)`` for the further person files and the index a ``person: all`` job wrote."""
-    from backend.pipeline import MAX_PEOPLE, index_path, person_path
+    from backend.output import index_path, person_path  # standard library only
 
-    pairs = [(person_path(partial, k), person_path(out, k)) for k in range(1, MAX_PEOPLE)]
-    pairs.append((index_path(partial), index_path(out)))
-    return [(written, final) for written, final in pairs if os.path.exists(written)]
+    pairs, number = [], 1
+    while os.path.exists(person_path(partial, number)):
+        pairs.append((person_path(partial, number), person_path(out, number)))
+        number += 1
+    if os.path.exists(index_path(partial)):
+        pairs.append((index_path(partial), index_path(out)))
+    return pairs
 
 
 def protocol_stream():

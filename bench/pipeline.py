@@ -1,6 +1,6 @@
 """Speed of the video pipeline, stage by stage, against MediaPipe's own speed, in one run.
 
-    python bench/pipeline.py [VIDEO] [--start F] [--end F] [--device cpu]
+    python bench/pipeline.py [VIDEO] [--start F] [--end F] [--device cpu] [--person main|all]
 
 Three passes over the same frames, in this order:
   decode          OpenCV decoding alone (streaming, nothing kept)
@@ -61,7 +61,7 @@ def mediapipe_pass(info, first, stop):
     return measured(count, inside, detected=found)
 
 
-def end_to_end_pass(info, first, stop, device, checkpoint):
+def end_to_end_pass(info, first, stop, device, checkpoint, person="main"):
     """Run the real job; each stage spans its first to its last progress event, and "other" is
     the rest (imports, model loading, tracking, writing the file).
 
@@ -79,7 +79,7 @@ def end_to_end_pass(info, first, stop, device, checkpoint):
     with tempfile.TemporaryDirectory() as folder:
         try:
             pipeline.run_video(info.path, os.path.join(folder, "bench.npz"), start=first, end=stop - 1,
-                               device=device, checkpoint=checkpoint, progress=progress)
+                               device=device, checkpoint=checkpoint, progress=progress, person=person)
         except (BackendError, ImportError) as exc:  # no solver or no trained prior yet
             failure = f"{type(exc).__name__}: {exc}"
     ended = max(span[1] for span in spans.values()) if failure and spans else time.perf_counter()
@@ -98,8 +98,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3,
                         help="passes of each kind, interleaved; the fastest counts (other load on the machine "
                              "only ever slows a pass down)")
-    parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--person", default="main",
+                        help="main, or all: the extra detection passes that find further people are timed too "
+                             "(their stage is detect_others); default output bench/results/pipeline_person_all.json")
+    parser.add_argument("--out", default=None, help=f"default {os.path.relpath(RESULTS, ROOT)}")
     args = parser.parse_args(argv)
+    args.out = args.out or (RESULTS if args.person == "main" else RESULTS.replace(".json", f"_person_{args.person}.json"))
 
     info = video.probe(args.video)
     first, stop = video.frame_range(info, args.start, args.end)
@@ -111,7 +115,7 @@ def main(argv=None):
         memory.setdefault("after_decode", round(peak_rss_mb(), 1))
         mediapipe_only = fastest(mediapipe_pass(info, first, stop), mediapipe_only)
         memory.setdefault("after_mediapipe_only", round(peak_rss_mb(), 1))
-        run = end_to_end_pass(info, first, stop, args.device, args.checkpoint)
+        run = end_to_end_pass(info, first, stop, args.device, args.checkpoint, args.person)
         cold = cold or run[0]
         if end_to_end is None or run[0]["seconds"] < end_to_end["seconds"]:
             end_to_end, stages, failure = run
@@ -122,7 +126,7 @@ def main(argv=None):
         "video": os.path.relpath(os.path.abspath(args.video), ROOT), "frames": stop - first,
         "size": list(info.image_size), "video_fps": info.fps,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "device": args.device},
-        "detect_workers": detect.default_workers(), "repeat": args.repeat,
+        "detect_workers": detect.default_workers(), "repeat": args.repeat, "person": args.person,
         "stages": {"decode": decode, **stages},
         "mediapipe_only": mediapipe_only,
         "end_to_end": end_to_end,

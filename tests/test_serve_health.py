@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from smplcore import protocol
 from test_serve import EXCERPT, ROOT, Served, needs_solver

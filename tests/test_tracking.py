@@ -96,3 +96,20 @@ def test_person_number_that_does_not_exist_is_a_bad_request(gap_clip, tmp_path):
     assert done.returncode == ERROR_EXIT_CODES["bad_request"] and "there is no person 3" in done.stderr
     with pytest.raises(BackendError, match="main, all or a person number"):
         pipeline.parse_person("everyone")
+
+
+def test_serve_person_all_publishes_every_file_under_its_final_name(tmp_path):
+    from test_serve import Served
+
+    served = Served()
+    try:
+        served.send({"type": "run", "id": "all", "video": EXCERPT, "out": str(tmp_path / "walk.npz"),
+                     "options": {"device": "cpu", "person": "all"}})
+        event = served.next_event(timeout=600, where=lambda e: e["type"] in ("result", "error"))
+    finally:
+        served.close()
+    assert event["type"] == "result", event
+    assert event["index"] == str(tmp_path / "walk.persons.json")
+    assert sorted(os.listdir(tmp_path)) == ["walk.npz", "walk.person1.npz", "walk.persons.json"]
+    index = json.loads((tmp_path / "walk.persons.json").read_text())
+    assert [p["file"] for p in index["persons"]] == ["walk.npz", "walk.person1.npz"]
