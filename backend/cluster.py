@@ -21,8 +21,8 @@ import sys
 import time
 
 from backend.errors import BackendError
-from backend.job_commands import (clip_done, clip_label, describe_failure, print_failure, print_summary, solve_clip,
-                                  solve_options, wrote_message)
+from backend.job_commands import (clip_done, clip_label, describe_failure, failure_lines, print_failure, print_summary,
+                                  solve_clip, solve_options, wrote_message)
 from smplcore.protocol import ERROR_EXIT_CODES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +43,18 @@ def ray_address(cluster: str) -> str:
                            "use --cluster ray (the cluster this machine is part of) or ray://HOST:PORT "
                            "(the head node's address printed by `ray start --head`)")
     return f"{host}:{port}"
+
+
+def _check_reachable(address):
+    """Ray waits forever for a head that is not there: fail at once with a clear message instead."""
+    if address == "auto":  # Ray itself says at once when it finds no cluster
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise BackendError("bad_request", f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}",
+                           "start one with `ray start --head` (see the README), or check --cluster") from exc
 
 
 def _import_ray():
@@ -177,6 +189,7 @@ def solve_on_cluster(clips: list[Clip], args, say=_say, advance=lambda: None) ->
     if gpu:
         options["device"] = "cuda"  # a worker sees only the GPU Ray gave it
     started = time.perf_counter()
+    _check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=args.verbose)
     except ConnectionError as exc:
@@ -222,7 +235,8 @@ def solve_on_cluster(clips: list[Clip], args, say=_say, advance=lambda: None) ->
             if outcome["status"] == "done":
                 say(f"{clip.label}{outcome['message']}")
             else:
-                print_failure(outcome["failure"], clip.label)
+                for line in failure_lines(outcome["failure"], clip.label):
+                    say(line)
             advance()
         return run
     finally:

@@ -62,12 +62,17 @@ def describe_failure(exc: BaseException) -> dict:
             "traceback": trace}
 
 
-def print_failure(failure: dict, prefix="") -> int:
-    if failure["traceback"]:
-        print(failure["traceback"], end="", file=sys.stderr)
-    print(f"{prefix}error: {failure['message']}", file=sys.stderr)
+def failure_lines(failure: dict, prefix="") -> list[str]:
+    lines = [failure["traceback"].rstrip("\n")] if failure["traceback"] else []
+    lines.append(f"{prefix}error: {failure['message']}")
     if failure["hint"]:
-        print(f"{prefix}hint: {failure['hint']}", file=sys.stderr)
+        lines.append(f"{prefix}hint: {failure['hint']}")
+    return lines
+
+
+def print_failure(failure: dict, prefix="") -> int:
+    for line in failure_lines(failure, prefix):
+        print(line, file=sys.stderr)
     return failure["exit_code"]
 
 

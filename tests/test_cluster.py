@@ -171,3 +171,11 @@ def test_cluster_without_ray_says_how_to_install_it(clip_folder, tmp_path):
     assert done.returncode == ERROR_EXIT_CODES["missing_packages"], done.stderr
     assert "needs Ray, which is not installed" in done.stderr
     assert "pip install -r" in done.stderr and "requirements-cluster.txt" in done.stderr
+
+
+def test_cluster_that_is_not_there_is_reported_at_once(clip_folder, tmp_path):
+    run = _run_folder(clip_folder, tmp_path, "--cluster", f"ray://127.0.0.1:{_free_port()}")
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == ERROR_EXIT_CODES["bad_request"], stderr
+    assert "error: cannot reach a Ray cluster at 127.0.0.1:" in stderr and "ray start --head" in stderr, stderr
+    assert os.listdir(tmp_path) == []
