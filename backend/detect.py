@@ -60,9 +60,13 @@ def _import_mediapipe():
 class PoseDetector:
     """One MediaPipe Pose graph in video (tracking) mode: feed frames in order."""
 
-    def __init__(self):
+    def __init__(self, model_complexity=None):
+        """``model_complexity``: MediaPipe's (1 full, 2 heavy); None: the pipeline's setting."""
         mp = _import_mediapipe()
-        self._pose = mp.solutions.pose.Pose(**POSE_OPTIONS)
+        options = dict(POSE_OPTIONS)
+        if model_complexity is not None:
+            options["model_complexity"] = model_complexity
+        self._pose = mp.solutions.pose.Pose(**options)
 
     def __call__(self, frame_bgr, with_presence=False):
         """``(pixels (33, 3), world (33, 3))`` for the person MediaPipe follows, or None;

@@ -1,6 +1,17 @@
-"""Measure MediaPipe Pose's real 2D landmark noise on calibrated multi-view video.
+"""Measure MediaPipe Pose's real 2D landmark noise, against exact truth or multi-view video.
 
-    .venv/bin/python tools/calibrate_noise.py [--out data/noise_model.json]
+    .venv/bin/python -m tools.calibrate_noise --renders data/renders/train   # against exact truth (current)
+    .venv/bin/python -m tools.calibrate_noise                                # the Pose2Sim triangulation
+
+Against exact truth (``--renders``): the training renders of tools/render_dataset.py hold
+MediaPipe's detections of rendered bodies and the true pose, shape and camera; the reference is
+the body model's landmarks (with the offsets fitted by tools/fit_landmarks.py) projected by the
+true camera, so the statistics include what a triangulation hides: where MediaPipe puts a
+landmark relative to the body (``systematic``, before and after the fitted offsets) and how the
+error depends on the view (``view_dependence``: person size in pixels, body facing, camera
+elevation). Each render file is one "view" of the statistics below (frames padded, not found).
+
+Triangulation (no ``--renders``):
 
 Source: the ``Demo_SinglePerson`` of the ``pose2sim`` wheel on PyPI (BSD-3-Clause): 4
 synchronised 60 fps views of one person and the Qualisys calibration of those cameras.
@@ -347,15 +358,34 @@ def measure(cameras, keypoints, found):
     n_inliers = inliers.sum(-1)
     referenced = n_inliers >= 3                                         # (T, 33)
     reproj = np.stack([project(c, X) for c in cameras], -2)
-    size = person_size(np.where(referenced[..., None, None], reproj, uv).transpose(0, 2, 1, 3))  # (T, V)
     # an inlier view helped place the point, so its residual underestimates the detector's error
     # by the least-squares factor (2n - 3) / 2n over n views: undo it
     dof = np.where(inliers, np.sqrt(2 * n_inliers / np.maximum(2 * n_inliers - 3, 1))[..., None], 1.0)
+    smooth = np.stack([project(c, savgol_smooth(X, referenced)) for c in cameras], -2)
+    stats = statistics(uv, vis, found, reproj, dof, referenced[..., None] & np.ones_like(found[:, None]), smooth)
+    size = stats.pop("_size")
+    stats["reference"] = {
+        "referenced_fraction": float(referenced.mean()),
+        "mean_inlier_views": float(n_inliers[referenced].mean()),
+        "median_person_size_px": float(np.median(size)),
+        "principal_point_shift_px": {c.name: np.round(c.K[:2, 2] - c0.K[:2, 2], 2).tolist()
+                                     for c, c0 in zip(cameras, original)},
+        "smooth_error_rms": stats.pop("_smooth_error_rms"),
+    }
+    return stats
+
+
+def statistics(uv, vis, found, reproj, dof, referenced, smooth_reproj):
+    """Noise statistics of detections uv (T, 33, V, 2) with visibility vis (T, 33, V) against a
+    reference reproj (T, 33, V, 2) where referenced (T, 33, V); ``dof`` (T, 33, V) scales the
+    residuals (1 against exact truth); smooth_reproj: the reference smoothed over time (the
+    truth itself when it is exact), for the temporal statistics."""
+    size = person_size(np.where(referenced[..., None], reproj, uv).transpose(0, 2, 1, 3))  # (T, V)
     error_px = (uv - reproj) * dof[..., None]
     error = error_px / size[:, None, :, None]
     norm, norm_px = np.linalg.norm(error, axis=-1), np.linalg.norm(error_px, axis=-1)
 
-    usable = referenced[..., None] & found[:, None]
+    usable = referenced & found[:, None]
     visible = vis >= VISIBLE
     swaps = swap_masks(uv, reproj, size, usable & visible)
     swapped = np.zeros_like(usable)
@@ -378,7 +408,7 @@ def measure(cameras, keypoints, found):
     outlier = clean & (norm > OUTLIER_SIGMAS * sigma[None, :, None])
     inlier = clean & ~outlier
 
-    temporal, smooth_error = _temporal(cameras, X, referenced, uv, size, inlier)
+    temporal, smooth_error = _temporal(smooth_reproj, uv, size, inlier)
     groups, lm["outlier_rate"], lm["outlier_excess"], lm["rho"] = {}, [0.0] * 33, [0.0] * 33, [0.0] * 33
     for group, names in GROUPS.items():
         idx = [LANDMARK_NAMES.index(n) for n in names]
@@ -406,22 +436,13 @@ def measure(cameras, keypoints, found):
         "swaps": _swap_summary(swaps, usable.any(1)),
         "visibility_vs_error": _visibility_bins(vis, norm, sigma, usable & ~swapped, outlier),
         "temporal": temporal,
-        "reference": {
-            "referenced_fraction": float(referenced.mean()),
-            "mean_inlier_views": float(n_inliers[referenced].mean()),
-            "median_person_size_px": float(np.median(size)),
-            "principal_point_shift_px": {c.name: np.round(c.K[:2, 2] - c0.K[:2, 2], 2).tolist()
-                                         for c, c0 in zip(cameras, original)},
-            "smooth_error_rms": smooth_error,
-        },
+        "_size": size, "_smooth_error_rms": smooth_error,
     }
 
 
-def _temporal(cameras, X, referenced, uv, size, inlier):
+def _temporal(smooth_reproj, uv, size, inlier):
     """Autocorrelation and frame-to-frame jitter of the error around the smoothed reference, per group."""
-    smooth = savgol_smooth(X, referenced)
-    reproj = np.stack([project(c, smooth) for c in cameras], -2)
-    error = (uv - reproj) / size[:, None, :, None]
+    error = (uv - smooth_reproj) / size[:, None, :, None]
     mask = inlier & np.isfinite(error).all(-1)
     error = np.nan_to_num(error)
     acf, jitter = {}, {}
@@ -503,11 +524,152 @@ def _rounded(value, digits=5):
     return value
 
 
+def _render_arrays(files, body):
+    """Detections and exact reference of render files, stacked as views (T_max, 33, V, …)."""
+    import torch
+
+    from backend.camera import project as project_points
+
+    t_max = max(len(np.load(f)["found"]) for f in files)
+    v = len(files)
+    uv, reproj = np.zeros((t_max, NUM_LANDMARKS, v, 2)), np.zeros((t_max, NUM_LANDMARKS, v, 2))
+    vis, found = np.zeros((t_max, NUM_LANDMARKS, v)), np.zeros((t_max, v), bool)
+    facing, elevation, sizes = np.zeros((t_max, v)), np.zeros(v), []
+    exists = np.zeros((t_max, v), bool)  # frames of the file (the rest pads shorter files)
+    for k, path in enumerate(files):
+        with np.load(path, allow_pickle=False) as f:
+            d = {key: f[key] for key in f.files}
+        n = len(d["found"])
+        poses, trans = torch.as_tensor(d["poses"]), torch.as_tensor(d["trans"])
+        betas = torch.as_tensor(d["betas"])[None].expand(n, -1)
+        with torch.no_grad():
+            lm = body.landmarks(poses, betas, trans)
+        focal = torch.full((n,), float(d["focal_length"]))
+        principal = torch.as_tensor(d["image_size"] / 2.0, dtype=torch.float32).expand(n, 2)
+        reproj[:n, :, k] = project_points(lm, focal, principal).numpy()
+        uv[:n, :, k], vis[:n, :, k], found[:n, k] = d["keypoints_2d"][..., :2], d["keypoints_2d"][..., 2], d["found"]
+        exists[:n, k] = True
+        # the body's forward axis (+Z of the SMPL body frame) against the viewing direction
+        from smplcore.rotations import axis_angle_to_matrix
+
+        forward = axis_angle_to_matrix(d["poses"][:, :3].astype(np.float64))[:, :, 2]
+        facing[:n, k] = np.degrees(np.arccos(np.clip(-forward[:, 2], -1, 1)))
+        elevation[k] = np.degrees(np.arcsin(np.clip(-d["cam_to_world"][2, 2], -1, 1)))  # looking down: > 0
+        sizes.append(tuple(int(x) for x in d["image_size"]))
+    return uv, vis, found, reproj, facing, elevation, sizes, exists
+
+
+def _binned_sigma(norm, clean, values, edges):
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = clean & (values >= lo) & (values < hi)
+        rows.append({"range": [lo, hi], "count": int(m.sum()), "sigma": robust_sigma(norm[m]) if m.sum() > 50 else None})
+    return rows
+
+
+def measure_renders(files, body, hand_picked):
+    """Statistics of the render files against exact truth (``body``: the fitted landmark
+    definition), plus systematic offsets (also of ``hand_picked``) and view dependence."""
+    uv, vis, found, reproj, facing, elevation, image_sizes, exists = _render_arrays(files, body)
+    referenced = found[:, None, :] & np.ones((1, NUM_LANDMARKS, 1), bool)
+    stats = statistics(uv, vis, found, reproj, np.ones(vis.shape), referenced, reproj)
+    size = stats.pop("_size")
+    stats.pop("_smooth_error_rms")
+    stats["dropouts"]["frame_miss_rate"] = float(1 - found[exists].mean())
+    clean = referenced & (vis >= VISIBLE)
+    norm = np.linalg.norm(uv - reproj, axis=-1) / np.maximum(size[:, None], 1.0)
+    systematic = {}
+    for name, ref in (("fitted", reproj), ("hand_picked", _render_arrays(files, hand_picked)[3])):
+        err = (uv - ref) / np.maximum(size[:, None, :, None], 1.0)
+        bias = [np.median(err[:, l][clean[:, l]], axis=0) if clean[:, l].any() else np.zeros(2) for l in range(NUM_LANDMARKS)]
+        systematic[name] = {"median_offset": [[round(float(x), 5) for x in b] for b in bias],
+                            "median_offset_norm": round(float(np.mean([np.linalg.norm(b) for b in bias])), 5),
+                            "mean_error_px": round(float(np.linalg.norm(uv - ref, axis=-1)[clean].mean()), 2)}
+    stats["systematic"] = {"units": "median (x, y) detection - reference per landmark, in person sizes", **systematic}
+    per_view = np.repeat(elevation[None, None], uv.shape[0], 0).repeat(NUM_LANDMARKS, 1)
+    stats["view_dependence"] = {
+        "person_size_px": _binned_sigma(norm, clean, np.repeat(size[:, None], NUM_LANDMARKS, 1), [0, 150, 250, 350, 5000]),
+        "facing_deg": _binned_sigma(norm, clean, np.repeat(facing[:, None], NUM_LANDMARKS, 1), [0, 45, 90, 135, 181]),
+        "camera_elevation_deg": _binned_sigma(norm, clean, per_view, [-90, -5, 5, 15, 90]),
+    }
+    stats["reference"] = {"referenced_fraction": float(found[exists].mean()), "median_person_size_px": float(np.median(size[found])),
+                          "exact": True}
+    return stats, image_sizes
+
+
+def _side_by_side(old, new):
+    lines = [f"{'group':<10} {'old sigma px':>12} {'new sigma px':>12} {'old sigma':>10} {'new sigma':>10} "
+             f"{'old outl %':>10} {'new outl %':>10} {'old rho':>8} {'new rho':>8}"]
+    for g in new["groups"]:
+        o, n = old["groups"].get(g, {}), new["groups"][g]
+        lines.append(f"{g:<10} {o.get('sigma_px', float('nan')):12.2f} {n['sigma_px']:12.2f} {o.get('sigma', float('nan')):10.4f} "
+                     f"{n['sigma']:10.4f} {100 * o.get('outlier_rate', float('nan')):10.2f} {100 * n['outlier_rate']:10.2f} "
+                     f"{o.get('rho', float('nan')):8.2f} {n['rho']:8.2f}")
+    return "\n".join(lines)
+
+
+def main_renders(args):
+    import mediapipe
+
+    from backend.body_model import BodyModel
+    from smplcore.body_model_file import default_body_model_path, load_body_model_file
+
+    files = sorted(glob.glob(os.path.join(args.renders, "*.npz")))
+    if not files:
+        raise SystemExit(f"no renders in {args.renders}: make them with python -m tools.render_dataset")
+    arrays = load_body_model_file(default_body_model_path())
+    fitted = BodyModel(arrays)
+    for key in ("landmark_offsets", "landmark_offset_joints"):
+        arrays.extras.pop(key, None)
+    stats, sizes = measure_renders(files, fitted, BodyModel(arrays))
+    frames = int(sum(np.load(f)["found"].sum() for f in files))
+    model = {
+        "version": 1,
+        "created": datetime.date.today().isoformat(),
+        "made_by": f"python -m tools.calibrate_noise --renders {os.path.relpath(args.renders, ROOT)}",
+        "source": {"renders": os.path.relpath(args.renders, ROOT), "files": len(files), "detected_frames": frames,
+                   "image_sizes": sorted(set(sizes)), "fps": 30.0,
+                   "made_by": "python -m tools.render_dataset (see data/README.md)"},
+        "detector": {"mediapipe": mediapipe.__version__, "model_complexity": 1, "video_mode": True,
+                     "smooth_landmarks": True},
+        "person_size": "larger side of the 2D bounding box of the 33 reference landmarks, pixels; "
+                       "'sigma' values are per image axis, in units of it",
+        "caveats": RENDER_CAVEATS,
+        **stats,
+    }
+    old = json.load(open(args.out)) if os.path.isfile(args.out) else None
+    with open(args.out, "w") as f:
+        json.dump(_rounded(model), f, indent=1)
+        f.write("\n")
+    print(table(model))
+    if old is not None:
+        print(f"\nold ({old.get('made_by')}) vs new ({model['made_by']}):")
+        print(_side_by_side(old, model))
+    print("systematic offset (mean over landmarks of |median offset|, person sizes): "
+          + ", ".join(f"{k} {v['median_offset_norm']:.4f} ({v['mean_error_px']} px mean error)"
+                      for k, v in stats["systematic"].items() if k != "units"))
+    for key, rows in stats["view_dependence"].items():
+        print(f"sigma by {key}: " + ", ".join(f"{r['range']}: {r['sigma'] if r['sigma'] is None else round(r['sigma'], 4)} (n={r['count']})" for r in rows))
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+RENDER_CAVEATS = [
+    "Reference: exact truth (the rendered body's landmarks with the offsets fitted by tools/fit_landmarks.py, "
+    "projected by the true camera); what remains is MediaPipe's error about where it places each landmark on average.",
+    "Rendered bodies (Workbench, painted skin and clothes, no hair or cloth geometry) over photos: real "
+    "footage may be harder (clothing, motion blur, lighting); held-out renders are never used here.",
+    "Training renders of a few clips so far (see source.files): rates of rare events are coarse.",
+]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--cache", default=CACHE)
+    parser.add_argument("--renders", help="measure against exact truth on these render files (e.g. data/renders/train)")
     args = parser.parse_args(argv)
+    if args.renders:
+        return main_renders(args)
 
     os.makedirs(args.cache, exist_ok=True)
     videos, calibration = fetch_demo(args.cache)

@@ -140,7 +140,8 @@ class Renderer:
         joints_c = self.model.joints(poses_c, betas_t.expand(len(poses_c), -1), trans_c)
         return poses_c, trans_c, joints_c
 
-    def render_view(self, split, clip, view_index, seed=0, max_frames=None, progress=None, preview=None):
+    def render_view(self, split, clip, view_index, seed=0, max_frames=None, progress=None, preview=None,
+                    preview_every=10):
         """Render one (clip, view), run MediaPipe on it; the arrays of the shared format.
 
         A view where MediaPipe finds nobody in its first PROBE_FRAMES frames is drawn again
@@ -151,7 +152,7 @@ class Renderer:
             clip = Clip(clip.name, clip.poses[:max_frames], clip.trans[:max_frames], clip.fps)
         for draw in range(MAX_DRAWS):
             arrays = self._render_draw(rng, split, clip, view_index, probe=draw < MAX_DRAWS - 1,
-                                       progress=progress, preview=preview)
+                                       progress=progress, preview=(preview, preview_every))
             if arrays is not None:
                 info = json.loads(str(arrays["render_info"]))
                 info.update(seed=seed, view_seed=view_seed(split, clip.name, view_index, seed), draws=draw + 1)
@@ -198,9 +199,9 @@ class Renderer:
                     px = px[depth > 0]
                     box = (*px.min(0), *px.max(0)) if len(px) else None
                     frame = composite(self.scene.render(v, box))
-                    if preview and i % 10 == 0:
+                    if preview[0] and i % preview[1] == 0:  # lossless: the frame MediaPipe saw
                         import cv2
-                        cv2.imwrite(os.path.join(preview, f"{split}_{clip.name}__v{view_index}_{i:04d}.jpg"), frame)
+                        cv2.imwrite(os.path.join(preview[0], f"{split}_{clip.name}__v{view_index}_{i:04d}.png"), frame)
                     out = detector(frame, with_presence=True)
                     if out is not None:
                         keypoints[i], world[i], presence[i] = out
@@ -243,7 +244,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-scale", type=float, default=1.0, help="scale the image sizes (tests)")
     parser.add_argument("--no-photos", action="store_true", help="procedural backgrounds only")
-    parser.add_argument("--preview", help="also write every 10th frame as a JPEG into this folder (inspection)")
+    parser.add_argument("--preview", help="also write every 10th frame (PNG) into this folder (inspection)")
     parser.add_argument("--fetch-backgrounds", action="store_true", help="fetch the photos and stop")
     args = parser.parse_args(argv)
     if args.fetch_backgrounds:
