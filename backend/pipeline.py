@@ -192,7 +192,7 @@ def detect_people(video_path, start=None, end=None, progress=None, cancel=None, 
         passes.append(extra)
     seconds = time.perf_counter() - started
     people = track.identify_people(passes, info.fps, track.MAX_GAP_SECONDS if max_gap is None else max_gap)
-    people, passes[0] = _at_constant_rate(passes[0], people, info)
+    people, passes[0], info = _at_constant_rate(passes[0], people, info)
     log.info("detected %d pass(es) over %d frames in %.1f s; %d person(s)%s", len(passes), total, seconds,
              len(people), f", main person on {int(people[0].valid.sum())} frames" if people else "")
     if not people:
@@ -203,15 +203,17 @@ def detect_people(video_path, start=None, end=None, progress=None, cancel=None, 
 
 
 def _at_constant_rate(detections, people, info):
-    """A variable-frame-rate clip is resampled to a constant ``info.fps`` grid of its presentation
-    times (the frame on screen at each grid time), so keys and the video stay in step; frame
-    numbers then count grid frames and ``source_frame`` names the decoded frame each came from."""
-    resampled = video.constant_rate(detections.time_ms, info.fps) if detections.time_ms is not None else None
+    """A variable-frame-rate clip is resampled to a constant grid at its nominal rate (the rate
+    Blender's movie clip plays it at) from its presentation times: the frame on screen at each grid
+    time, so keys and the video stay in step. Frame numbers then count grid frames and
+    ``source_frame`` names the decoded frame each came from. Returns (people, detections, info)."""
+    resampled = video.constant_rate(detections.time_ms) if detections.time_ms is not None else None
     if resampled is None:
-        return people, detections
-    rows, grid = resampled
+        return people, detections, info
+    rows, grid, fps = resampled
     log.warning("%s has a variable frame rate: %d decoded frames resampled to %d frames at a constant %.3f fps",
-                os.path.basename(info.path), detections.num_frames, len(grid), info.fps)
+                os.path.basename(info.path), detections.num_frames, len(grid), fps)
+    info = dataclasses.replace(info, fps=fps)
     pick = lambda a: None if a is None else a[rows]  # noqa: E731
     for someone in people:
         someone.keypoints, someone.world, someone.valid = pick(someone.keypoints), pick(someone.world), pick(someone.valid)
@@ -219,7 +221,7 @@ def _at_constant_rate(detections, people, info):
         detections, keypoints=pick(detections.keypoints), world=pick(detections.world), found=pick(detections.found),
         appearance=pick(detections.appearance), time_ms=pick(detections.time_ms), frame_index=grid.astype(np.int64),
         source_frame=detections.frame_index[rows])
-    return [p for p in people if p.valid.any()], detections
+    return [p for p in people if p.valid.any()], detections, info
 
 
 def detect_person(video_path, start=None, end=None, progress=None, cancel=None, abort=None):

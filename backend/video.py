@@ -143,19 +143,30 @@ def iter_frames(path, first: int = 0, stop: int | None = None, on_time=None):
 VFR_TOLERANCE = 0.25  # a frame interval this far from the nominal one (fraction) counts as irregular
 
 
-def constant_rate(time_ms, fps: float):
-    """For a clip whose frames are not evenly timed: ``(rows, grid)`` picking, for each frame of
-    a constant ``fps`` grid over the clip, the row of the frame shown at that time (the nearest
-    earlier-or-equal presentation time), and the grid's frame numbers. None when the timing is
-    regular (within VFR_TOLERANCE of 1/fps everywhere) or unknown."""
+def nominal_rate(time_ms) -> float | None:
+    """The clip's base frame rate from its presentation times: the rate of its shortest regular
+    interval (ffmpeg's r_frame_rate, which Blender's movie clip uses; OpenCV reports the average)."""
+    steps = np.diff(np.asarray(time_ms, np.float64))
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if len(steps) == 0:
+        return None
+    return round(1000.0 / float(np.percentile(steps, 5)), 3)
+
+
+def constant_rate(time_ms, fps: float | None = None):
+    """For a clip whose frames are not evenly timed: ``(rows, grid, fps)`` picking, for each frame
+    of a constant-rate grid over the clip, the row of the frame on screen at that time (the last one
+    presented by half a grid frame after it), the grid's frame numbers and its rate (``fps``, or
+    the clip's nominal rate). None when the timing is regular (every interval within VFR_TOLERANCE
+    of one frame) or unknown."""
     time_ms = np.asarray(time_ms, np.float64)
     if len(time_ms) < 2 or not np.all(np.isfinite(time_ms)):
         return None
+    fps = fps or nominal_rate(time_ms)
     step = 1000.0 / fps
     if np.all(np.abs(np.diff(time_ms) - step) <= VFR_TOLERANCE * step):
         return None
     first = int(round(time_ms[0] / step))
     grid = np.arange(first, int(round(time_ms[-1] / step)) + 1)
-    # the frame on screen at grid time t is the last one presented at or before t (half a frame of slack)
     rows = np.searchsorted(time_ms, grid * step + 0.5 * step, side="right") - 1
-    return np.clip(rows, 0, len(time_ms) - 1), grid
+    return np.clip(rows, 0, len(time_ms) - 1), grid, fps

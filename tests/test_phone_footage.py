@@ -56,6 +56,12 @@ def test_rotation_metadata_gives_upright_frames_of_the_displayed_size(portrait_c
     original.set(cv2.CAP_PROP_POS_FRAMES, 10)
     upright = original.read()[1][:, 300:604]
     assert np.abs(frame.astype(float) - upright).mean() < 12, "decoded frame matches the upright original"
+    bpy = pytest.importorskip("bpy")  # Blender shows the clip at the same displayed size
+    clip = bpy.data.movieclips.load(tagged)
+    try:
+        assert tuple(clip.size) == (info.width, info.height)
+    finally:
+        bpy.data.movieclips.remove(clip)
 
 
 def test_portrait_clip_is_solved_upright(portrait_clip, tmp_path):
@@ -78,10 +84,9 @@ def test_variable_frame_rate_clip_is_resampled_to_a_constant_rate(vfr_clip, tmp_
     while capture.grab():
         times.append(capture.get(cv2.CAP_PROP_POS_MSEC))
     times = np.array(times)
-    info = video.probe(vfr_clip)
-    step = 1000.0 / info.fps
     result = pipeline.run_video(vfr_clip, tmp_path / "vfr.npz", device="cpu")
-    assert result.mocap_framerate == pytest.approx(info.fps)
+    assert result.mocap_framerate == pytest.approx(30.0), "the clip's base rate, not OpenCV's average (19.9)"
+    step = 1000.0 / result.mocap_framerate
     grid = result.frame_index
     assert np.array_equal(grid, np.arange(grid[0], grid[0] + len(grid))), "one row per constant-rate frame"
     assert abs(grid[-1] * step - times[-1]) <= step
@@ -91,10 +96,20 @@ def test_variable_frame_rate_clip_is_resampled_to_a_constant_rate(vfr_clip, tmp_
     assert np.all(shown <= grid * step + 0.5 * step + 1e-6)
     later = np.minimum(source + 1, len(times) - 1)
     assert np.all((times[later] > grid * step + 0.5 * step - 1e-6) | (source == len(times) - 1))
+    # Blender plays the clip at the same rate and length, so key k shows the frame the video shows
+    bpy = pytest.importorskip("bpy")
+    clip = bpy.data.movieclips.load(vfr_clip)
+    try:
+        assert clip.fps == pytest.approx(result.mocap_framerate)
+        # Blender's length ends where the last frame starts; the grid also keys that last frame
+        assert clip.frame_duration <= len(grid) <= clip.frame_duration + 1
+    finally:
+        bpy.data.movieclips.remove(clip)
 
 
 def test_constant_rate_leaves_regular_timing_alone():
     assert video.constant_rate(np.arange(100) * 1000 / 30, 30.0) is None
-    rows, grid = video.constant_rate(np.r_[np.arange(10) * 100.0, 1000 + np.arange(10) * 50.0], 20.0)
+    rows, grid, fps = video.constant_rate(np.r_[np.arange(10) * 100.0, 1000 + np.arange(10) * 50.0])
+    assert fps == 20.0  # the base rate: its shortest regular interval
     assert grid.tolist() == list(range(0, 30)) and rows[0] == 0 and rows[-1] == 19
     assert rows.tolist() == [k // 2 for k in range(20)] + list(range(10, 20))  # 100 ms frames twice, then once
