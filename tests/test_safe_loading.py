@@ -143,7 +143,7 @@ def test_no_loader_in_the_project_allows_pickles():
     """Every np.load / torch.load in the shipped code states it never unpickles."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     offenders = []
-    for folder in ("backend", "smplcore", "scorehmr_blender", "operators", "panels", "bench", "tools"):
+    for folder in ("backend", "smplcore", "scorehmr_blender", "scorehmr_research", "operators", "panels", "bench", "tools"):
         for base, _, files in os.walk(os.path.join(root, folder)):
             for name in files:
                 if not name.endswith(".py"):

@@ -530,7 +530,7 @@ def _render_arrays(files, body):
 
     from backend.camera import project as project_points
 
-    t_max = max(len(np.load(f)["found"]) for f in files)
+    t_max = max(len(np.load(f, allow_pickle=False)["found"]) for f in files)
     v = len(files)
     uv, reproj = np.zeros((t_max, NUM_LANDMARKS, v, 2)), np.zeros((t_max, NUM_LANDMARKS, v, 2))
     vis, found = np.zeros((t_max, NUM_LANDMARKS, v)), np.zeros((t_max, v), bool)
@@ -622,7 +622,7 @@ def main_renders(args):
     for key in ("landmark_offsets", "landmark_offset_joints"):
         arrays.extras.pop(key, None)
     stats, sizes = measure_renders(files, fitted, BodyModel(arrays))
-    frames = int(sum(np.load(f)["found"].sum() for f in files))
+    frames = int(sum(np.load(f, allow_pickle=False)["found"].sum() for f in files))
     model = {
         "version": 1,
         "created": datetime.date.today().isoformat(),
