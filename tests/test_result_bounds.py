@@ -58,3 +58,44 @@ def test_values_at_the_bounds_are_accepted(tmp_path):
     result.valid[1:] = False
     result.save(tmp_path / "edge.npz")
     assert MotionResult.load(tmp_path / "edge.npz").mocap_framerate == 1000.0
+
+
+# --- the error codes these bounds lead to ----------------------------------------------------
+
+def test_an_impossible_fixed_pose_is_a_bad_request_not_a_bad_result(tmp_path):
+    from backend import pipeline
+    from backend.errors import BackendError
+
+    make_result().save(tmp_path / "take.npz")
+    with pytest.raises(BackendError) as caught:
+        pipeline.refine_result(tmp_path / "take.npz", tmp_path / "out.npz", 7, 9, fixed={8: [1e30] * 72},
+                               device="cpu")
+    assert caught.value.code == "bad_request" and "frame 8" in caught.value.message
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_implausible_focal_is_a_bad_request_before_detection(tmp_path):
+    import os
+
+    from backend import pipeline
+    from backend.errors import BackendError
+
+    video = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "walk_excerpt.mp4")
+    stages = []
+    with pytest.raises(BackendError) as caught:
+        pipeline.run_video(video, tmp_path / "out.npz", device="cpu", focal=1e-9,
+                           progress=lambda stage, done, total: stages.append(stage))
+    assert caught.value.code == "bad_request" and "implausible for a video 960 px wide" in caught.value.message
+    assert stages == []
+
+
+def test_error_codes_of_unexpected_exceptions():
+    from backend.errors import as_backend_error
+
+    missing = as_backend_error(ModuleNotFoundError("No module named 'cv2'", name="cv2"))
+    assert missing.code == "missing_packages" and "Create Backend Environment" in missing.hint
+    assert "bug" not in missing.hint
+    damaged = as_backend_error(ResultFileError("'betas' reaches 1e+04"))
+    assert damaged.code == "bad_result" and "import the video again" in damaged.hint
+    bug = as_backend_error(KeyError("x"))
+    assert bug.code == "internal" and "this is a bug" in bug.hint
