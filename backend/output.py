@@ -23,7 +23,7 @@ def check_output(out, inputs=(), overwrite=False) -> str:
     if os.path.isdir(out):
         raise BackendError("bad_request", f"the output {out} is an existing folder",
                            f"give a file name, e.g. {os.path.join(out, 'result.npz')}")
-    if os.path.lexists(out) and not overwrite and not is_result_file(out):
+    if os.path.lexists(out) and not overwrite and not (is_result_file(out) or is_persons_index(out)):
         raise BackendError("bad_request", f"the output {out} exists and is not a ScoreHMR result file",
                            "choose another output name, or pass --overwrite to replace it")
     folder = os.path.dirname(os.path.abspath(out))
@@ -36,6 +36,17 @@ def check_output(out, inputs=(), overwrite=False) -> str:
         raise BackendError("bad_request", f"the output folder is not writable: {folder}",
                            "choose an output path in a folder you can write to")
     return out
+
+
+def is_persons_index(path) -> bool:
+    """Whether ``path`` is an earlier ``--person all`` index (replaceable like a result file)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh).get("format") == "scorehmr-persons"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def person_path(out, number: int) -> str:

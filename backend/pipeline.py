@@ -307,7 +307,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         _save(result, path)
     if person == "all":
         named = publish_as or out
-        write_persons_index(index_path(out), info, [
+        index = check_output(index_path(out), (video_path, body_model, checkpoint), overwrite)
+        write_persons_index(index, info, [
             dict(person=k, file=os.path.basename(named if k == 0 else person_path(named, k)), main=k == 0,
                  someone=someone, frame_index=detections.frame_index) for k, someone in enumerate(chosen)])
     return results[0]

@@ -282,10 +282,13 @@ class Server:
             else:
                 pipeline.refine_result(**dict(job.args, out=partial), progress=self._progress_reporter(job),
                                        cancel=job.cancel)
+            extras = _extra_files(partial, out)
+            for _, final in extras:  # the further persons' files obey the same rules as `out`
+                check_output(final, inputs, job.args.get("overwrite", False))
             with job.lock:
                 if not job.finished:
                     event = {"type": "result", "id": job.id, "path": os.path.abspath(out)}
-                    for written, final in _extra_files(partial, out):
+                    for written, final in extras:
                         os.replace(written, final)
                         if final.endswith(".json"):
                             event["index"] = os.path.abspath(final)

@@ -113,3 +113,19 @@ def test_serve_person_all_publishes_every_file_under_its_final_name(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["walk.npz", "walk.person1.npz", "walk.persons.json"]
     index = json.loads((tmp_path / "walk.persons.json").read_text())
     assert [p["file"] for p in index["persons"]] == ["walk.npz", "walk.person1.npz"]
+
+
+def test_person_files_obey_the_output_rules(tmp_path):
+    """Another file where a further person's file or the index would go is not replaced; an
+    earlier index is."""
+    from backend.output import check_output, index_path, person_path
+
+    out = str(tmp_path / "walk.npz")
+    (tmp_path / "walk.persons.json").write_text('{"format": "scorehmr-persons", "version": 1, "persons": []}')
+    assert check_output(index_path(out)) == str(tmp_path / "walk.persons.json")
+    (tmp_path / "walk.person1.npz").write_text("my notes")
+    with pytest.raises(BackendError, match="not a ScoreHMR result"):
+        check_output(person_path(out, 1))
+    (tmp_path / "walk.persons.json").write_text("{}")
+    with pytest.raises(BackendError, match="not a ScoreHMR result"):
+        check_output(index_path(out))
