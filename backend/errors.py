@@ -1,35 +1,15 @@
 """Errors the backend reports to users: a code (from the protocol), a message and a hint.
 
-The same :class:`BackendError` becomes a CLI exit status and message, or a protocol ``error``
-event. :func:`as_backend_error` turns anything else raised inside a job into one, so a crash
+The same :class:`BackendError` (defined in ``smplcore.protocol``, shared with the add-on) becomes
+a CLI exit status and message, or a protocol ``error`` event. :func:`as_backend_error` turns anything else raised inside a job into one, so a crash
 never reaches the client as silence.
 """
 import sys
 
-from smplcore.protocol import ERROR_EXIT_CODES, SETUP_HINT
+from smplcore.protocol import SETUP_HINT, BackendError  # noqa: F401  (the one error type, re-exported here)
 
 
 BODY_MODEL_HINT = "use the official SMPL_NEUTRAL.pkl/.npz or leave the body model unset (the shipped model)"
-
-
-class BackendError(Exception):
-    """A failure with a protocol error code, a message for the user and what to do about it."""
-
-    def __init__(self, code: str, message: str, hint: str = ""):
-        if code not in ERROR_EXIT_CODES:
-            raise ValueError(f"unknown backend error code {code!r}")
-        super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint
-
-    @property
-    def exit_code(self) -> int:
-        return ERROR_EXIT_CODES[self.code]
-
-    def event(self, job_id=None) -> dict:
-        return {"type": "error", "id": job_id, "code": self.code, "message": self.message, "hint": self.hint}
-
-    def __str__(self):
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class Cancelled(Exception):

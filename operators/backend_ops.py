@@ -1,82 +1,129 @@
-"""Backend environment: create the venv, verify it, cancel the running task."""
-import json
+"""Backend environment: create the venv (asks first, online access only), verify it, cancel."""
 import os
-import sys
 
 import bpy
 
-from ..scorehmr_blender import ADDON_ROOT, preferences, tasks
+from ..scorehmr_blender import ADDON_ROOT, backend_env, preferences, tasks
 from ..scorehmr_blender.client import DONE
 from .task_operator import TaskOperator
 
 
+def _download_text():
+    sizes = backend_env.DOWNLOAD_ESTIMATE_MB
+    total = sum(sizes.values()) / 1000
+    parts = ", ".join(f"{name} {mb} MB" for name, mb in sizes.items())
+    return f"Downloads about {total:.1f} GB from PyPI ({parts})"
+
+
 class SCOREHMR_OT_create_backend_env(TaskOperator, bpy.types.Operator):
     """Create a Python environment for the backend in the extension's user folder and install the
-    pinned backend packages into it (torch, mediapipe, ...: a few GB, several minutes)"""
+    pinned backend packages into it from PyPI (about 1 GB, several minutes; asks first)"""
 
     bl_idname = "scorehmr.create_backend_env"
     bl_label = "Create Backend Environment"
 
+    interactive: bpy.props.BoolProperty(options={"HIDDEN", "SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        if tasks.active() is not None:
+            cls.poll_message_set("Another ScoreHMR task is running")
+            return False
+        if not bpy.app.online_access:
+            cls.poll_message_set("Online access is off: allow it in Preferences > System > Network")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        if self.headless(context):
+            return self.execute(context)
+        self.interactive = True
+        return context.window_manager.invoke_props_dialog(self, width=460, confirm_text="Download and Install")
+
+    def draw(self, context):
+        col = self.layout.column(align=True)
+        col.label(text=_download_text(), icon="URL")
+        col.label(text=f"into {preferences.venv_dir()}")
+        col.label(text="It takes several minutes; Cancel removes the unfinished environment.")
+
+    def execute(self, context):
+        if self.interactive:
+            return self.start_modal(context)  # confirmed in the dialog: run without blocking
+        return super().execute(context)
+
     def start_task(self, context):
-        base = preferences.base_python_for_venv()
+        if not bpy.app.online_access:
+            raise ValueError("online access is off (Preferences > System > Network): nothing was downloaded")
+        base = backend_env.base_python()
         if not base:
             raise ValueError("needs a Python 3.11 to build the environment: install python3.11 or "
                              "set Backend Python to an existing interpreter")
         venv = preferences.venv_dir()
-        bin_dir = "Scripts" if sys.platform == "win32" else "bin"
-        python = os.path.join(venv, bin_dir, "python.exe" if sys.platform == "win32" else "python")
-        pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
-        requirements = os.path.join(ADDON_ROOT, "requirements.txt")
-        with open(requirements, encoding="utf-8") as fh:
-            torch_pin = next((line.strip() for line in fh if line.startswith("torch")), "torch")
-        steps = [
-            ("Creating environment", [base, "-m", "venv", venv]),
-            ("Updating pip", pip + ["--upgrade", "pip"]),
-            # torch alone first, so its pinned build is what the next resolver sees
-            ("Installing torch", pip + [torch_pin]),
-            ("Installing backend packages", pip + ["-r", requirements]),
-        ]
-        return tasks.CommandTask("Backend setup", steps, cwd=ADDON_ROOT)
+        backend_env.remove_partial(venv)  # left over from a crash: start clean
+        if os.path.isdir(venv):
+            raise ValueError(f"{venv} already exists: delete it to create it again")
+        steps = backend_env.install_steps(base, venv, os.path.join(ADDON_ROOT, "requirements.txt"))
+
+        def on_end(state):  # in the task's thread, whatever the outcome
+            if state == DONE:
+                backend_env.mark_complete(venv)
+            else:
+                backend_env.remove_partial(venv)
+
+        return tasks.CommandTask("Backend setup", steps, cwd=ADDON_ROOT, env=backend_env.clean_env(),
+                                 on_end=on_end)
 
     def finish_task(self, context, task):
         prefs = preferences.get(context)
         prefs.python_path = ""  # auto-detection now finds the new environment first
-        tasks.last_status = f"Backend environment ready: {preferences.backend_python(prefs)}"
+        found = preferences.find_backend(prefs)
+        if found is None or not found.ok:
+            raise RuntimeError(f"the new environment does not work: {found.summary if found else 'not found'}")
+        tasks.last_status = f"Backend environment ready ({task.downloaded_mb:,.0f} MB downloaded): {found.python}"
         self.report({"INFO"}, tasks.last_status)
         return {"FINISHED"}
 
 
 class SCOREHMR_OT_verify_backend(TaskOperator, bpy.types.Operator):
-    """Run 'python -m backend doctor' with the backend Python and show what it finds"""
+    """Run 'python -m backend doctor' with the backend Python: packages, device, the chosen body
+    model and checkpoint, MediaPipe"""
 
     bl_idname = "scorehmr.verify_backend"
     bl_label = "Verify"
 
+    @classmethod
+    def poll(cls, context):
+        if tasks.active() is not None:
+            cls.poll_message_set("Another ScoreHMR task is running")
+            return False
+        return True
+
     def start_task(self, context):
         prefs = preferences.get(context)
-        python = preferences.backend_python(prefs)
-        if not python:
-            raise ValueError("no backend Python found: create the backend environment first")
-        argv = [python, "-m", "backend", "doctor"]
-        if prefs.body_model_path:
-            argv += ["--body-model", bpy.path.abspath(prefs.body_model_path)]
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
-        return tasks.CommandTask("Verify", [("doctor", argv)], cwd=ADDON_ROOT, env=env)
+        backend_env.forget_probes()
+        found = preferences.find_backend(prefs)
+        if found is None or not found.ok:
+            why = found.summary if found is not None else "no Python with the backend's packages was found"
+            prefs.doctor_report = f"Backend not set up: {why}"
+            raise ValueError(prefs.doctor_report)
+        options = preferences.backend_options(prefs)
+        argv = backend_env.doctor_argv(found.python, options["body_model"] or "", options["checkpoint"] or "")
+        return tasks.CommandTask("Verify", [("Checking the backend", 1.0, argv)], cwd=ADDON_ROOT,
+                                 env=backend_env.clean_env())
 
     def finish_task(self, context, task):
-        report = task.stdout
-        try:
-            report = "\n".join(f"{k}: {v}" for k, v in json.loads(report).items())
-        except ValueError:
-            pass  # show the raw output
-        preferences.get(context).doctor_report = report
+        lines, problems = backend_env.read_doctor(task.stdout)
+        preferences.get(context).doctor_report = "\n".join(lines + [f"Problem: {p}" for p in problems])
+        if problems:
+            raise RuntimeError("; ".join(problems))
         tasks.last_status = "Backend verified"
         self.report({"INFO"}, tasks.last_status)
         return {"FINISHED"}
 
     def _end(self, context):
-        if self._task.state != DONE:
-            preferences.get(context).doctor_report = f"Verify failed:\n{self._task.stdout}"
+        if self._task.state not in (DONE,):
+            tail = "\n".join(list(self._task.log)[-8:])
+            preferences.get(context).doctor_report = f"Verify failed: {self._task.error}\n{tail}"
         return super()._end(context)
 
 

@@ -25,7 +25,10 @@ class SCOREHMR_OT_detect_bone_map(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene.scorehmr.target is not None
+        if context.scene.scorehmr.target is None:
+            cls.poll_message_set("Choose the Target Rig first")
+            return False
+        return True
 
     def execute(self, context):
         settings = context.scene.scorehmr
@@ -134,11 +137,22 @@ class SCOREHMR_OT_bake_to_armature(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         settings = context.scene.scorehmr
-        return tasks.active() is None and is_smpl_armature(settings.source) and context.mode == "OBJECT"
+        problem = ("Another ScoreHMR task is running" if tasks.active() is not None else
+                   "Works in Object mode" if context.mode != "OBJECT" else
+                   "Import a video or a result first (no SMPL armature chosen)" if not is_smpl_armature(settings.source)
+                   else "The SMPL armature has no Action: choose a take"
+                   if not (settings.source.animation_data and settings.source.animation_data.action) else
+                   "Choose the Target Rig (your character's armature)" if settings.target is None else "")
+        if problem:
+            cls.poll_message_set(problem)
+        return not problem
 
     def execute(self, context):
         settings = context.scene.scorehmr
         target = bpy.data.objects.get(self.target) if self.target else settings.target
+        if not is_smpl_armature(settings.source):
+            self.report({"ERROR"}, "the SMPL armature was removed: import a video or a result first")
+            return {"CANCELLED"}
         if target is None or target.type != "ARMATURE" or target == settings.source:
             self.report({"ERROR"}, f"choose a target armature (got {self.target or 'none'})")
             return {"CANCELLED"}

@@ -13,7 +13,9 @@ def _body_model_path(context):
 
 
 def _report_import(operator, arm, result_path):
-    tasks.last_status = f"Imported {arm.name} from {os.path.basename(result_path)}"
+    gaps = int(arm.get("scorehmr_gaps", 0))
+    note = f"; {gaps} stretch(es) without the person marked '{importer.MISSING_MARKER}'" if gaps else ""
+    tasks.last_status = f"Imported {arm.name} from {os.path.basename(result_path)}{note}"
     operator.report({"INFO"}, tasks.last_status)
 
 
@@ -30,17 +32,33 @@ class SCOREHMR_OT_import_video(TaskOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return tasks.active() is None and context.mode == "OBJECT"
+        if tasks.active() is not None:
+            cls.poll_message_set("Another ScoreHMR task is running")
+            return False
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Works in Object mode")
+            return False
+        return True
 
     def start_task(self, context):
-        self._video = self.filepath or context.scene.scorehmr.video_path
+        settings = context.scene.scorehmr
+        self._video = bpy.path.abspath(self.filepath or settings.video_path)
         if not self._video:
             raise ValueError("choose a video first")
-        return jobs.start_import(context, self._video)
+        if not os.path.isfile(self._video):
+            raise ValueError(f"video not found: {self._video}")
+        if settings.import_end and settings.import_end < max(settings.import_start, 1):
+            raise ValueError(f"Last Frame {settings.import_end} is before First Frame {settings.import_start}")
+        start = settings.import_start - 1 if settings.import_start else None  # video frames count from 0
+        end = settings.import_end - 1 if settings.import_end else None
+        focal = None
+        if settings.lens:
+            width, height = importer.video_size(self._video)
+            focal = importer.lens_to_focal_px(settings.lens, width, height)
+        return jobs.start_import(context, self._video, start=start, end=end, focal=focal)
 
     def finish_task(self, context, task):
-        arm = importer.import_result(context, task.job.result_path, bpy.path.abspath(self._video),
-                                     _body_model_path(context))
+        arm = importer.import_result(context, task.job.result_path, self._video, _body_model_path(context))
         _report_import(self, arm, task.job.result_path)
         return {"FINISHED"}
 
@@ -59,7 +77,10 @@ class SCOREHMR_OT_import_result(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.mode == "OBJECT"
+        if context.mode != "OBJECT":
+            cls.poll_message_set("Works in Object mode")
+            return False
+        return True
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)

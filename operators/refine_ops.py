@@ -1,102 +1,147 @@
-"""Refine Selected Frames: re-solve a frame range with the backend, keeping hand-edited keys."""
+"""Refine Selected Frames (re-solve a range, keeping hand-edited keys) and the take files."""
 import os
 
 import bpy
-import numpy as np
 
-from ..smplcore import rotations
-from ..smplcore.result import MotionResult
-from ..scorehmr_blender import anim_compat, jobs, keying, tasks
-from ..scorehmr_blender.properties import SOURCE_TAG, is_smpl_armature
+from ..smplcore.result import MotionResult, ResultFileError
+from ..scorehmr_blender import anim_compat, jobs, keying, takes, tasks
+from ..scorehmr_blender.properties import is_smpl_armature
 from .task_operator import TaskOperator
 
-# A keyed pose further than this from the take's result counts as edited by hand.
-EDIT_ANGLE = 1e-3   # radians
-EDIT_SHIFT = 1e-3   # metres
 
-
-def refine_range(context):
-    """Scene frames to refine: the preview range when enabled, else the sidebar's range."""
+def refine_range(context, arm):
+    """(first, last, where from): the selected keyframes of the armature, else the preview range,
+    else the sidebar's Start/End."""
+    selected = keying.selected_key_range(arm)
+    if selected is not None:
+        return (*selected, "selected keys")
     scene, settings = context.scene, context.scene.scorehmr
-    if settings.refine_use_preview and scene.use_preview_range:
-        return scene.frame_preview_start, scene.frame_preview_end
-    return settings.refine_start, settings.refine_end
+    if scene.use_preview_range:
+        return scene.frame_preview_start, scene.frame_preview_end, "preview range"
+    return settings.refine_start, settings.refine_end, "Start/End"
 
 
-def edited_poses(arm, result, first, last):
-    """{video frame: 72 floats} for keys in [first, last] the user changed since the take."""
-    frames = keying.keyed_frames(arm, first, last)
-    if not len(frames):
-        return {}
-    poses, trans = keying.read_poses(arm, frames)
-    lookup = {int(f): i for i, f in enumerate(keying.scene_frames(result))}
-    fixed = {}
-    for frame, pose, shift in zip(frames, poses, trans):
-        i = lookup.get(int(frame))
-        if i is not None and result.valid[i]:
-            angle = _max_angle_between(pose, result.poses[i])
-            moved = np.abs(shift - result.trans[i]).max()
-            if angle < EDIT_ANGLE and moved < EDIT_SHIFT:
-                continue
-        fixed[str(int(frame) - keying.FRAME_OFFSET)] = [float(v) for v in pose]
-    return fixed
-
-
-def _max_angle_between(pose_a, pose_b):
-    """Largest per-joint rotation angle between two poses (axis-angle is ambiguous near pi)."""
-    a = rotations.axis_angle_to_matrix(np.reshape(pose_a, (-1, 3)))
-    b = rotations.axis_angle_to_matrix(np.reshape(pose_b, (-1, 3)))
-    cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return float(np.arccos(np.clip(cos, -1.0, 1.0)).max())
+def _source(context):
+    arm = context.scene.scorehmr.source
+    if not is_smpl_armature(arm):
+        raise ValueError("choose the SMPL armature made by Import Video or Import Result")
+    return arm
 
 
 class SCOREHMR_OT_refine_frames(TaskOperator, bpy.types.Operator):
-    """Re-solve only the chosen frame range (hand-edited keys in it are kept as constraints) and
-    re-key it in a new take; the previous take stays as its own Action"""
+    """Re-solve the selected keyframes' frames (else the preview range, else Start/End); keys you
+    edited in that range are kept as constraints. The result is a new take; the old one stays"""
 
     bl_idname = "scorehmr.refine_frames"
     bl_label = "Refine Selected Frames"
     bl_options = {"REGISTER", "UNDO"}
 
-    frame_start: bpy.props.IntProperty(name="Start", default=-1, description="-1: from the sidebar")
-    frame_end: bpy.props.IntProperty(name="End", default=-1, description="-1: from the sidebar")
+    frame_start: bpy.props.IntProperty(name="Start", default=-1, description="-1: from the selection")
+    frame_end: bpy.props.IntProperty(name="End", default=-1, description="-1: from the selection")
 
     @classmethod
     def poll(cls, context):
         arm = context.scene.scorehmr.source
-        return tasks.active() is None and is_smpl_armature(arm) and context.mode in {"OBJECT", "POSE"}
+        if tasks.active() is not None:
+            cls.poll_message_set("Another ScoreHMR task is running")
+            return False
+        if not is_smpl_armature(arm):
+            cls.poll_message_set("Import a video or a result first (no SMPL armature chosen)")
+            return False
+        if context.mode not in {"OBJECT", "POSE"}:
+            cls.poll_message_set("Works in Object or Pose mode")
+            return False
+        return True
 
     def start_task(self, context):
-        arm = context.scene.scorehmr.source
-        first, last = refine_range(context)
+        arm = _source(context)
+        result_path = takes.result_path(arm)
+        first, last, _where = refine_range(context, arm)
         if self.frame_start >= 0:
             first = self.frame_start
         if self.frame_end >= 0:
             last = self.frame_end
         if last < first:
             raise ValueError(f"empty frame range {first}-{last}")
-        result_path = arm[SOURCE_TAG]
-        result = MotionResult.load(result_path)
-        fixed = edited_poses(arm, result, first, last)
-        self._arm, self._range = arm, (first, last)
-        return jobs.start_refine(context, result_path, first - keying.FRAME_OFFSET,
-                                 last - keying.FRAME_OFFSET, fixed)
+        try:
+            result = MotionResult.load(result_path)
+        except ResultFileError as exc:
+            raise ValueError(f"the take's result file cannot be read: {exc}") from exc
+        frames = keying.scene_frames(result)
+        if last < frames[0] or first > frames[-1]:
+            raise ValueError(f"frames {first}-{last} are outside the motion ({frames[0]}-{frames[-1]})")
+        first, last = max(first, int(frames[0])), min(last, int(frames[-1]))
+        fixed = keying.edited_poses(arm, result, first, last)
+        self._arm_name, self._range = arm.name, (first, last)
+        return jobs.start_refine(context, result_path, first - keying.FRAME_OFFSET, last - keying.FRAME_OFFSET, fixed)
 
     def finish_task(self, context, task):
-        arm, (first, last) = self._arm, self._range
+        arm = bpy.data.objects.get(self._arm_name)
+        if not is_smpl_armature(arm) or arm.animation_data is None or arm.animation_data.action is None:
+            raise ValueError(f"the armature {self._arm_name} or its Action was removed while refining")
+        first, last = self._range
         result = MotionResult.load(task.job.result_path)
         previous = arm.animation_data.action
-        previous.use_fake_user = True
-        take = int(arm.get("scorehmr_take", 1)) + 1
         action = previous.copy()
-        action.name = f"{previous.name.rsplit(' take ', 1)[0]} take {take}"
+        number = takes.new_take(arm, action, os.path.abspath(task.job.result_path))
+        action.name = takes.take_name(previous.name.rsplit(" take ", 1)[0], number)
         anim_compat.assign_action(arm, action)
         keying.key_result(arm, result, replace_range=(first, last))
-        arm[SOURCE_TAG] = os.path.abspath(task.job.result_path)
-        arm["scorehmr_take"] = take
         tasks.last_status = f"Refined frames {first}-{last} into {action.name}"
         self.report({"INFO"}, tasks.last_status)
         return {"FINISHED"}
 
 
-classes = (SCOREHMR_OT_refine_frames,)
+class SCOREHMR_OT_show_take_files(bpy.types.Operator):
+    """Open the folder holding the result files of the SMPL armature's takes"""
+
+    bl_idname = "scorehmr.show_take_files"
+    bl_label = "Show Take Files"
+
+    @classmethod
+    def poll(cls, context):
+        if not is_smpl_armature(context.scene.scorehmr.source):
+            cls.poll_message_set("No SMPL armature chosen")
+            return False
+        return True
+
+    def execute(self, context):
+        files = takes.take_files(_source(context))
+        folder = os.path.dirname(files[-1]) if files else takes.results_dir()
+        self.report({"INFO"}, f"Take files: {folder}")
+        if not bpy.app.background:
+            bpy.ops.wm.path_open(filepath=folder)
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_move_take_files(bpy.types.Operator):
+    """Copy the takes' result files next to the saved .blend (<name>_scorehmr/) and use the copies,
+    so the .blend and its motion can be moved or shared together"""
+
+    bl_idname = "scorehmr.move_take_files"
+    bl_label = "Move Take Files Next to .blend"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if not bpy.data.filepath:
+            cls.poll_message_set("Save the .blend file first")
+            return False
+        if not is_smpl_armature(context.scene.scorehmr.source):
+            cls.poll_message_set("No SMPL armature chosen")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            arm = _source(context)
+            moved = takes.move_take_files(arm, takes.results_dir())
+        except (ValueError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        tasks.last_status = f"{moved} take file(s) copied to {takes.results_dir()}"
+        self.report({"INFO"}, tasks.last_status)
+        return {"FINISHED"}
+
+
+classes = (SCOREHMR_OT_refine_frames, SCOREHMR_OT_show_take_files, SCOREHMR_OT_move_take_files)

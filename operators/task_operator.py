@@ -1,13 +1,17 @@
 """Base for operators whose work is a task (backend job, environment setup).
 
-From a button (INVOKE) the operator is modal and polls the task on a timer, so Blender keeps
-drawing; ESC or the sidebar's Cancel stops it. From scripts, ``blender -b`` and the bpy module
-(EXEC, or no window: timers never fire there) it waits for the task instead.
+From a button (INVOKE) the operator is modal and its timer is the only thing that steps the task
+(drains backend events), so Blender keeps drawing; ESC or the sidebar's Cancel stops it. From
+scripts, ``blender -b`` and the bpy module (EXEC, or no window: timers never fire there) it waits
+for the task instead.
 """
 import bpy
 
 from ..scorehmr_blender import tasks
-from ..scorehmr_blender.client import CANCELLED, DONE, RUNNING, BackendError
+from ..scorehmr_blender.client import CANCELLED, DONE, RUNNING
+from ..smplcore.protocol import BackendError
+
+TIMER_SECONDS = 0.2
 
 
 class TaskOperator:
@@ -29,15 +33,25 @@ class TaskOperator:
         """Use the finished task's output; returns the operator's result set."""
         raise NotImplementedError
 
+    @staticmethod
+    def headless(context):
+        return bpy.app.background or context.window is None
+
     def invoke(self, context, event):
-        if bpy.app.background or context.window is None:
+        if self.headless(context):
             return self.execute(context)
+        return self.start_modal(context)
+
+    def start_modal(self, context):
         if not self._begin(context):
             return {"CANCELLED"}
         wm = context.window_manager
-        self._timer = wm.event_timer_add(0.2, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = wm.event_timer_add(TIMER_SECONDS, window=context.window)
+        self.add_modal_handler(context)
         return {"RUNNING_MODAL"}
+
+    def add_modal_handler(self, context):
+        context.window_manager.modal_handler_add(self)
 
     def execute(self, context):
         if not self._begin(context):
@@ -46,15 +60,20 @@ class TaskOperator:
             self._task.wait(on_update=self._print_progress if bpy.app.background else None)
         except KeyboardInterrupt:
             self._task.cancel()
+            self._task.wait()
         return self._end(context)
 
     def modal(self, context, event):
         if event.type == "ESC" and event.value == "PRESS":
             self._task.cancel()
+        if event.type == "TIMER":
+            self._task.step()
         if self._task.state == RUNNING:
-            _redraw(context)
+            if event.type == "TIMER":
+                _redraw(context)
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
+        self._timer = None
         _redraw(context)
         return self._end(context)
 
@@ -64,7 +83,7 @@ class TaskOperator:
             return False
         try:
             self._task = self.start_task(context)
-        except (BackendError, ValueError, OSError) as exc:
+        except (BackendError, ValueError, OSError, ReferenceError) as exc:
             self.report({"ERROR"}, str(exc))
             return False
         tasks.set_active(self._task)
@@ -75,11 +94,13 @@ class TaskOperator:
         if task.state == DONE:
             try:
                 result = self.finish_task(context, task)
-            except (ValueError, OSError, RuntimeError) as exc:
+            except (ValueError, OSError, RuntimeError, ReferenceError) as exc:
+                task.discard()
                 tasks.last_status = f"{task.label} failed: {exc}"
                 self.report({"ERROR"}, tasks.last_status)
                 return {"CANCELLED"}
             return result
+        task.discard()
         if task.state == CANCELLED:
             tasks.last_status = f"{task.label} cancelled"
             self.report({"WARNING"}, tasks.last_status)

@@ -1,8 +1,11 @@
-"""Sidebar panels: Import, Refine, Bake & Export. Buttons grey out through operator polls."""
+"""Sidebar panels: status, Import, Refine, Bake & Export. Buttons grey out through operator polls
+(hover tells why). draw() only reads state: the backend is polled by the modal operators' timer,
+the backend probe is cached (``backend_env``)."""
 import bpy
 
-from ..scorehmr_blender import tasks
+from ..scorehmr_blender import keying, preferences, takes, tasks
 from ..scorehmr_blender.properties import is_smpl_armature
+from ..operators.export_ops import export_armature, why_not_exportable
 
 
 class _ScoreHMRPanel:
@@ -17,13 +20,15 @@ class SCOREHMR_PT_main(_ScoreHMRPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         task = tasks.active()
-        if task is None:
-            layout.label(text=tasks.last_status or "Ready", icon="INFO")
+        if task is not None:
+            layout.label(text=task.status, icon="TIME")
+            layout.progress(factor=task.progress or 0.0, text=f"{(task.progress or 0.0):.0%}")
+            layout.operator("scorehmr.cancel", icon="CANCEL")
             return
-        layout.label(text=task.status, icon="TIME")
-        if task.progress is not None:
-            layout.progress(factor=task.progress, text=f"{task.progress:.0%}")
-        layout.operator("scorehmr.cancel", icon="CANCEL")
+        found = preferences.find_backend(preferences.get(context), cached_only=True)
+        if found is None or not found.ok:
+            preferences.draw_backend_state(layout.box(), preferences.get(context))
+        layout.label(text=tasks.last_status or "Ready", icon="INFO")
 
 
 class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
@@ -34,8 +39,26 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         layout = self.layout
         settings = context.scene.scorehmr
         layout.prop(settings, "video_path")
+        row = layout.row(align=True)
+        row.prop(settings, "import_start")
+        row.prop(settings, "import_end")
+        layout.prop(settings, "lens")
         layout.operator("scorehmr.import_video", icon="FILE_MOVIE")
         layout.operator("scorehmr.import_result", icon="IMPORT")
+
+
+class SCOREHMR_UL_takes(bpy.types.UIList):
+    """The SMPL armature's takes only (bpy.data.actions filtered by owner)."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        layout.label(text=item.name, icon="ACTION")
+
+    def filter_items(self, context, data, propname):
+        arm = context.scene.scorehmr.source
+        actions = getattr(data, propname)
+        own = set(takes.takes_of(arm)) if is_smpl_armature(arm) else set()
+        flags = [self.bitflag_filter_item if action in own else 0 for action in actions]
+        return flags, []
 
 
 class SCOREHMR_PT_refine(_ScoreHMRPanel, bpy.types.Panel):
@@ -46,17 +69,26 @@ class SCOREHMR_PT_refine(_ScoreHMRPanel, bpy.types.Panel):
         layout = self.layout
         scene, settings = context.scene, context.scene.scorehmr
         layout.prop(settings, "source")
-        layout.prop(settings, "refine_use_preview")
-        if settings.refine_use_preview and scene.use_preview_range:
-            layout.label(text=f"Preview range {scene.frame_preview_start}-{scene.frame_preview_end}")
-        else:
-            row = layout.row(align=True)
-            row.prop(settings, "refine_start")
-            row.prop(settings, "refine_end")
-        layout.operator("scorehmr.refine_frames", icon="MOD_SMOOTH")
         arm = settings.source
-        if is_smpl_armature(arm) and arm.animation_data:
-            layout.prop(arm.animation_data, "action", text="Take")
+        if is_smpl_armature(arm):
+            selected = keying.selected_key_range(arm)
+            if selected is not None:
+                layout.label(text=f"Selected keys: frames {selected[0]}-{selected[1]}", icon="KEYFRAME_HLT")
+            elif scene.use_preview_range:
+                layout.label(text=f"Preview range: frames {scene.frame_preview_start}-{scene.frame_preview_end}",
+                             icon="PREVIEW_RANGE")
+            else:
+                layout.label(text="No keys selected: frames below", icon="INFO")
+                row = layout.row(align=True)
+                row.prop(settings, "refine_start")
+                row.prop(settings, "refine_end")
+        layout.operator("scorehmr.refine_frames", icon="MOD_SMOOTH")
+        if is_smpl_armature(arm):
+            layout.label(text="Takes")
+            layout.template_list("SCOREHMR_UL_takes", "", bpy.data, "actions", settings, "take_index", rows=3)
+            row = layout.row(align=True)
+            row.operator("scorehmr.show_take_files", icon="FILEBROWSER")
+            row.operator("scorehmr.move_take_files", text="Move Next to .blend", icon="FILE_BLEND")
 
 
 class SCOREHMR_UL_bone_map(bpy.types.UIList):
@@ -89,9 +121,16 @@ class SCOREHMR_PT_bake(_ScoreHMRPanel, bpy.types.Panel):
         col.operator("scorehmr.bone_map_remove", text="", icon="REMOVE")
         layout.prop(settings, "root_motion")
         layout.operator("scorehmr.bake_to_armature", icon="ACTION")
-        row = layout.row(align=True)
-        row.operator("scorehmr.export", text="Export FBX").format = "FBX"
-        row.operator("scorehmr.export", text="Export BVH").format = "BVH"
+        layout.label(text="Export")
+        col = layout.column(align=True)
+        for which, label in (("TARGET", "Baked Rig"), ("SOURCE", "SMPL Armature")):
+            row = col.row(align=True)
+            row.enabled = not why_not_exportable(export_armature(context, which))
+            row.label(text=label)
+            for preset, text in (("UNITY", "Unity"), ("UNREAL", "Unreal"), ("MIXAMO", "Mixamo"), ("BVH", "BVH")):
+                op = row.operator("scorehmr.export", text=text)
+                op.armature, op.preset = which, preset
 
 
-classes = (SCOREHMR_PT_main, SCOREHMR_PT_import, SCOREHMR_PT_refine, SCOREHMR_UL_bone_map, SCOREHMR_PT_bake)
+classes = (SCOREHMR_PT_main, SCOREHMR_PT_import, SCOREHMR_UL_takes, SCOREHMR_PT_refine, SCOREHMR_UL_bone_map,
+           SCOREHMR_PT_bake)

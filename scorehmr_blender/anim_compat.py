@@ -61,9 +61,13 @@ def ensure_fcurve(bag, data_path, index, group_name):
     return fcurve
 
 
-def set_keys(fcurve, frames, values, replace_range=None):
+_INTERPOLATION = {"CONSTANT": 0, "LINEAR": 1, "BEZIER": 2}  # enum values of Keyframe.interpolation
+
+
+def set_keys(fcurve, frames, values, replace_range=None, interpolation=None):
     """Write keys in bulk. With ``replace_range=(a, b)`` existing keys outside [a, b] are kept
-    and those inside are replaced; otherwise the curve's keys are replaced entirely."""
+    and those inside are replaced; otherwise the curve's keys are replaced entirely.
+    ``interpolation`` ("CONSTANT" for on/off curves) applies to every key."""
     frames = np.asarray(frames, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     if replace_range is not None:
@@ -76,6 +80,11 @@ def set_keys(fcurve, frames, values, replace_range=None):
     points.clear()
     points.add(len(frames))
     points.foreach_set("co", np.stack([frames, values], axis=1).astype(np.float32).ravel())
+    unselected = np.zeros(len(frames), bool)  # new keys start selected; a selection means the user's
+    for flag in ("select_control_point", "select_left_handle", "select_right_handle"):
+        points.foreach_set(flag, unselected)
+    if interpolation is not None:
+        points.foreach_set("interpolation", np.full(len(frames), _INTERPOLATION[interpolation], np.int32))
     fcurve.update()
 
 

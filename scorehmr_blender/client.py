@@ -7,30 +7,20 @@ blocking mode for ``blender -b`` and bpy-module scripts, where timers never fire
 """
 import collections
 import itertools
-import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 import time
 
 from ..smplcore import protocol
-from . import ADDON_ROOT
+from ..smplcore.protocol import BackendError
+from . import ADDON_ROOT, backend_env
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 
 # An ERROR/CRITICAL line of the backend's own log format, or the last line of a Python traceback.
 _OWN_ERROR_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (ERROR|CRITICAL) backend|^[A-Za-z_][\w.]*(Error|Exception): ")
-
-
-class BackendError(RuntimeError):
-    def __init__(self, code, message, hint=""):
-        super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint or ""
-
-    def __str__(self):
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class Job:
@@ -79,8 +69,7 @@ class Job:
             elif kind == "cancelled":
                 self.state = CANCELLED
             elif kind == "error":
-                self.error = BackendError(event.get("code", "internal"), event.get("message", "backend error"),
-                                          event.get("hint", ""))
+                self.error = BackendError.from_event(event)
                 self.state = FAILED
         return self.state
 
@@ -121,11 +110,7 @@ class Backend:
         self._jobs = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1")
-        full_env.update(env or {})
-        # Blender sets PYTHONHOME/PYTHONPATH for its own interpreter; the backend must not see them.
-        for key in ("PYTHONHOME", "PYTHONPATH"):
-            full_env.pop(key, None)
+        full_env = backend_env.clean_env(dict(env or {}, PYTHONUNBUFFERED="1"))
         try:
             self.process = subprocess.Popen(
                 [python, "-u", "-m", "backend", "serve"], cwd=ADDON_ROOT, env=full_env,
@@ -288,21 +273,3 @@ def shutdown_shared_backend():
     if _shared is not None:
         _shared.shutdown()
         _shared = None
-
-
-def default_python_candidates(user_venv_dir):
-    """Interpreters worth trying, best first: the add-on's own venv, a development checkout's
-    ``.venv``, then a Python 3.11 on PATH."""
-    import shutil
-
-    bin_dir = "Scripts" if sys.platform == "win32" else "bin"
-    exe = "python.exe" if sys.platform == "win32" else "python"
-    candidates = []
-    if user_venv_dir:
-        candidates.append(os.path.join(user_venv_dir, bin_dir, exe))
-    candidates.append(os.path.join(ADDON_ROOT, ".venv", bin_dir, exe))
-    for name in ("python3.11", "python3"):
-        found = shutil.which(name)
-        if found:
-            candidates.append(found)
-    return [c for c in candidates if os.path.isfile(c)]

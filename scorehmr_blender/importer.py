@@ -9,8 +9,7 @@ import bpy
 import numpy as np
 
 from ..smplcore.result import MotionResult
-from . import anim_compat, armature, body, keying
-from .properties import SOURCE_TAG
+from . import anim_compat, armature, body, keying, takes
 
 
 class _Created:
@@ -49,21 +48,105 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         created.add(arm.data)
         mesh = created.add(armature.create_body_mesh(collection, f"SMPL body {stem}", model, result.betas, arm))
         created.add(mesh.data)
-        action = created.add(anim_compat.assign_new_action(arm, f"{stem} take 1"))
-        action.use_fake_user = True  # takes stay recoverable when a later take replaces them
+        action = created.add(anim_compat.assign_new_action(arm, takes.take_name(stem, 1)))
+        takes.new_take(arm, action, os.path.abspath(result_path))
         keying.key_result(arm, result)
+        gaps = _mark_missing_person(scene, arm, mesh, result, created)
         clip = _load_clip(video_path, created) if video_path else None
         camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
-        arm[SOURCE_TAG] = os.path.abspath(result_path)
         arm["scorehmr_video"] = os.path.abspath(video_path) if video_path else ""
         arm["scorehmr_body_model"] = model.path
-        arm["scorehmr_take"] = 1
     except BaseException:
         created.remove_all()
         raise
     _set_scene_timing(scene, result, clip, camera)
     scene.scorehmr.source = arm
+    _select_and_frame(context, arm, mesh)
+    arm["scorehmr_gaps"] = len(gaps)
     return arm
+
+
+MISSING_MARKER = "no person"
+SENSOR_MM = 36.0  # the video camera's sensor along the image's longer side
+
+
+def missing_spans(result):
+    """(first, last) scene frames of each run of frames without the person."""
+    frames = keying.scene_frames(result)
+    missing = ~np.asarray(result.valid, bool)
+    spans, start = [], None
+    for frame, gap in zip(frames, missing):
+        if gap and start is None:
+            start = frame
+        if not gap and start is not None:
+            spans.append((int(start), int(frame) - 1))
+            start = None
+    if start is not None:
+        spans.append((int(start), int(frames[-1])))
+    return spans
+
+
+def _mark_missing_person(scene, arm, mesh, result, created):
+    """Frames without the person: a timeline marker where each gap starts, the body hidden there
+    (keyed visibility, constant steps) and ``scorehmr_tracked`` (1/0) on the armature."""
+    spans = missing_spans(result)
+    frames = keying.scene_frames(result)
+    tracked = np.asarray(result.valid, bool).astype(np.float64)
+    arm["scorehmr_tracked"] = 1.0
+    bag = anim_compat.channelbag(arm)
+    curve = anim_compat.ensure_fcurve(bag, '["scorehmr_tracked"]', 0, "ScoreHMR")
+    anim_compat.set_keys(curve, frames, tracked, interpolation="CONSTANT")
+    if not spans:
+        return spans
+    action = created.add(anim_compat.assign_new_action(mesh, f"{mesh.name} visibility"))
+    action.use_fake_user = False
+    mesh_bag = anim_compat.channelbag(mesh)
+    hidden = 1.0 - tracked
+    for path in ("hide_viewport", "hide_render"):
+        anim_compat.set_keys(anim_compat.ensure_fcurve(mesh_bag, path, 0, "Visibility"), frames, hidden,
+                             interpolation="CONSTANT")
+    for first, last in spans:
+        marker = scene.timeline_markers.new(f"{MISSING_MARKER} ({last - first + 1})", frame=first)
+        marker.select = False
+    return spans
+
+
+def _select_and_frame(context, arm, mesh):
+    """The new armature selected and active (others deselected); the 3D views frame the body."""
+    view_layer = context.view_layer
+    for obj in view_layer.objects.selected:
+        obj.select_set(False)
+    arm.select_set(True)
+    view_layer.objects.active = arm
+    window = context.window
+    if window is None:
+        return
+    for area in window.screen.areas:
+        if area.type != "VIEW_3D":
+            continue
+        region = next((r for r in area.regions if r.type == "WINDOW"), None)
+        with context.temp_override(window=window, area=area, region=region):
+            bpy.ops.view3d.view_selected()
+
+
+def video_size(path):
+    """(width, height) of a video, read through Blender's movie clip loader."""
+    try:
+        clip = bpy.data.movieclips.load(path)
+    except RuntimeError as exc:
+        raise ValueError(f"cannot open the video {path}: {exc}") from exc
+    try:
+        width, height = clip.size
+    finally:
+        bpy.data.movieclips.remove(clip)
+    if not width or not height:
+        raise ValueError(f"cannot read the video {path}")
+    return int(width), int(height)
+
+
+def lens_to_focal_px(lens_mm, width, height):
+    """35 mm-equivalent lens -> focal length in pixels (36 mm along the longer side, as the camera)."""
+    return float(lens_mm) * max(width, height) / SENSOR_MM
 
 
 def _load_clip(path, created):
@@ -81,8 +164,8 @@ def _create_camera(collection, name, result, clip, created):
     data = created.add(bpy.data.cameras.new(name))
     # pixels -> millimetres on a 36 mm sensor along the longer image side
     data.sensor_fit = "HORIZONTAL" if width >= height else "VERTICAL"
-    data.sensor_width = data.sensor_height = 36.0
-    data.lens = result.focal_length * 36.0 / max(width, height)
+    data.sensor_width = data.sensor_height = SENSOR_MM
+    data.lens = result.focal_length * SENSOR_MM / max(width, height)
     data.clip_start, data.clip_end = 0.05, 200.0
     if clip is not None:
         background = data.background_images.new()

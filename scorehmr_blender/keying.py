@@ -13,6 +13,9 @@ from .armature import rest_heads, rest_rotations
 
 # Scene frame of video frame 0: movie clips start at scene frame 1.
 FRAME_OFFSET = 1
+# A keyed pose further than this from the take's result counts as edited by hand.
+EDIT_ANGLE = 1e-3   # radians
+EDIT_SHIFT = 1e-3   # metres
 ROOT = JOINT_NAMES[0]
 
 
@@ -114,3 +117,43 @@ def read_poses(arm_obj, frames):
                       for f in frames]).reshape(-1, NUM_JOINTS, 4)
     loc = np.array([[_evaluate(bag, _loc_path(ROOT), i, f) for i in range(3)] for f in frames]).reshape(-1, 3)
     return channels_to_poses(quats, loc, rest_rotations(arm_obj), rest_heads(arm_obj)[0])
+
+
+def edited_poses(arm_obj, result, first, last):
+    """{video frame: 72 floats} for keys in scene frames [first, last] the user changed since the
+    take's result was keyed (or keyed where the result has no pose)."""
+    frames = keyed_frames(arm_obj, first, last)
+    if not len(frames):
+        return {}
+    poses, trans = read_poses(arm_obj, frames)
+    lookup = {int(f): i for i, f in enumerate(scene_frames(result))}
+    fixed = {}
+    for frame, pose, shift in zip(frames, poses, trans):
+        i = lookup.get(int(frame))
+        if i is not None and result.valid[i]:
+            angle = rotations.geodesic_angle(rotations.axis_angle_to_matrix(np.reshape(pose, (-1, 3))),
+                                             rotations.axis_angle_to_matrix(np.reshape(result.poses[i], (-1, 3))))
+            if float(np.max(angle)) < EDIT_ANGLE and np.abs(shift - result.trans[i]).max() < EDIT_SHIFT:
+                continue
+        fixed[str(int(frame) - FRAME_OFFSET)] = [float(v) for v in pose]
+    return fixed
+
+
+def selected_key_range(arm_obj):
+    """(first, last) scene frames of the armature's selected keyframes (Dope Sheet / Graph
+    Editor selection) on its bone channels, or None when none is selected."""
+    bag = anim_compat.channelbag(arm_obj, ensure=False)
+    if bag is None:
+        return None
+    lo, hi = None, None
+    for fcurve in bag.fcurves:
+        if not fcurve.data_path.startswith("pose.bones[") or not len(fcurve.keyframe_points):
+            continue
+        points = fcurve.keyframe_points
+        selected = np.zeros(len(points), bool)
+        points.foreach_get("select_control_point", selected)
+        if selected.any():
+            frames = anim_compat.read_keys(fcurve)[selected, 0]
+            lo = frames.min() if lo is None else min(lo, frames.min())
+            hi = frames.max() if hi is None else max(hi, frames.max())
+    return None if lo is None else (int(round(lo)), int(round(hi)))

@@ -1,11 +1,10 @@
 """Add-on preferences: which interpreter runs the backend, and what it runs with."""
 import os
-import sys
 import tempfile
 
 import bpy
 
-from . import ADDON_PACKAGE, client, tasks
+from . import ADDON_PACKAGE, backend_env, tasks
 
 VENV_DIRNAME = "backend-venv"
 
@@ -27,15 +26,16 @@ def user_dir(*parts):
 
 
 def venv_dir():
-    return os.path.join(user_dir(), VENV_DIRNAME)
+    return os.path.join(user_dir(), backend_env.VENV_DIRNAME)
 
 
-def backend_python(prefs):
-    """The configured interpreter, or the best auto-detected one ('' when none is found)."""
-    if prefs.python_path:
-        return bpy.path.abspath(prefs.python_path)
-    found = client.default_python_candidates(venv_dir())
-    return found[0] if found else ""
+def chosen_python(prefs):
+    return bpy.path.abspath(prefs.python_path) if prefs.python_path else ""
+
+
+def find_backend(prefs, cached_only=False):
+    """The backend interpreter's Probe (None: not set up); see ``backend_env.find_backend``."""
+    return backend_env.find_backend(chosen_python(prefs), venv_dir(), cached_only=cached_only)
 
 
 def backend_options(prefs):
@@ -47,16 +47,9 @@ def backend_options(prefs):
     }
 
 
-def base_python_for_venv():
-    """A Python 3.11 to create the backend venv with (Blender 4.2-4.5 bundle one)."""
-    import shutil
-
-    found = shutil.which("python3.11")
-    if found:
-        return found
-    if sys.version_info[:2] == (3, 11) and os.path.basename(sys.executable).startswith("python"):
-        return sys.executable
-    return ""
+def _python_changed(self, _context):
+    backend_env.forget_probes()
+    find_backend(self)  # probe now, so draw() has an answer to read
 
 
 class ScoreHMRPreferences(bpy.types.AddonPreferences):
@@ -65,7 +58,8 @@ class ScoreHMRPreferences(bpy.types.AddonPreferences):
     python_path: bpy.props.StringProperty(
         name="Backend Python", subtype="FILE_PATH",
         description="Interpreter that runs the backend (torch, mediapipe). Empty: auto-detect "
-                    "(the add-on's own environment, then a Python 3.11 on PATH)")
+                    "(the add-on's own environment, then a Python 3.11 on PATH, if it has the backend's packages)",
+        update=_python_changed)
     device: bpy.props.EnumProperty(
         name="Device", default="AUTO",
         items=[("AUTO", "Auto", "CUDA when available, else CPU"),
@@ -85,20 +79,7 @@ class ScoreHMRPreferences(bpy.types.AddonPreferences):
         layout = self.layout
         col = layout.column()
         col.prop(self, "python_path")
-        if not self.python_path:
-            found = backend_python(self)
-            col.label(text=f"Auto-detected: {found}" if found else "No backend Python found: create one below",
-                      icon="INFO" if found else "ERROR")
-        row = col.row(align=True)
-        row.operator("scorehmr.create_backend_env", icon="CONSOLE")
-        row.operator("scorehmr.verify_backend", icon="CHECKMARK")
-        task = tasks.active()
-        if task is not None:
-            box = col.box()
-            box.label(text=task.status, icon="TIME")
-            if task.progress is not None:
-                box.progress(factor=task.progress, text=f"{task.progress:.0%}")
-            box.operator("scorehmr.cancel", icon="CANCEL")
+        draw_backend_state(col, self)
         col.separator()
         col.prop(self, "device")
         col.prop(self, "body_model_path")
@@ -109,8 +90,35 @@ class ScoreHMRPreferences(bpy.types.AddonPreferences):
                 box.label(text=line)
 
 
+def draw_backend_state(layout, prefs):
+    """Backend line, Create/Verify buttons and the running task (preferences and sidebar).
+    Reads the probe cache only: a probe runs on register, on a change of Backend Python and
+    after Create/Verify, never from draw()."""
+    found = find_backend(prefs, cached_only=True)
+    if found is not None and found.ok:
+        layout.label(text=f"Backend: {found.python}", icon="CHECKMARK")
+    elif found is not None:
+        layout.label(text=f"Backend not usable: {found.summary}", icon="ERROR")
+    else:
+        layout.label(text="Backend not set up", icon="ERROR")
+    row = layout.row(align=True)
+    row.operator("scorehmr.create_backend_env", icon="CONSOLE")
+    row.operator("scorehmr.verify_backend", icon="CHECKMARK")
+    task = tasks.active()
+    if task is not None and task.label in ("Backend setup", "Verify"):
+        box = layout.box()
+        box.label(text=task.status, icon="TIME")
+        box.progress(factor=task.progress or 0.0, text=f"{(task.progress or 0.0):.0%}")
+        box.operator("scorehmr.cancel", icon="CANCEL")
+
+
 def register():
     bpy.utils.register_class(ScoreHMRPreferences)
+    # one quick probe per candidate now, so the panels can tell the state without running one
+    try:
+        find_backend(get())
+    except KeyError:  # preferences not created yet while the add-on is being enabled
+        backend_env.find_backend("", venv_dir())
 
 
 def unregister():

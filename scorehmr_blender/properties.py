@@ -18,6 +18,12 @@ def _poll_target(self, obj):
     return obj.type == "ARMATURE" and obj != self.source
 
 
+def _picker_filter(poll):
+    """``poll=`` of an Object pointer, left out on Blender before 4.4: there a PointerProperty with a
+    poll callback crashes the process at exit (SIGSEGV). The operators check what was picked anyway."""
+    return {"poll": poll} if bpy.app.version >= (4, 4, 0) else {}
+
+
 class BoneMapItem(bpy.types.PropertyGroup):
     source: bpy.props.EnumProperty(
         name="SMPL Joint", description="Joint of the SMPL armature",
@@ -25,19 +31,49 @@ class BoneMapItem(bpy.types.PropertyGroup):
     target: bpy.props.StringProperty(name="Target Bone", description="Bone of the target rig that follows it")
 
 
+def _take_actions(settings):
+    from . import takes  # takes imports this module
+
+    arm = settings.source
+    return takes.takes_of(arm) if is_smpl_armature(arm) else []
+
+
+def _get_take_index(self):
+    """Index in bpy.data.actions of the SMPL armature's active take (-1: none): the Take list's
+    active row. Reading it changes nothing."""
+    arm = self.source
+    action = arm.animation_data.action if is_smpl_armature(arm) and arm.animation_data else None
+    return bpy.data.actions.find(action.name) if action in _take_actions(self) else -1
+
+
+def _set_take_index(self, index):
+    """Clicking a take makes it the armature's Action (its result file comes with it)."""
+    from . import anim_compat
+
+    if 0 <= index < len(bpy.data.actions) and bpy.data.actions[index] in _take_actions(self):
+        anim_compat.assign_action(self.source, bpy.data.actions[index])
+
+
 class ScoreHMRSettings(bpy.types.PropertyGroup):
     video_path: bpy.props.StringProperty(
         name="Video", subtype="FILE_PATH", description="Video of one person to capture")
+    import_start: bpy.props.IntProperty(
+        name="First Frame", default=0, min=0, description="First video frame to capture (1 = the first; 0: from the start)")
+    import_end: bpy.props.IntProperty(
+        name="Last Frame", default=0, min=0, description="Last video frame to capture (0: to the end)")
+    lens: bpy.props.FloatProperty(
+        name="Lens (mm)", default=0.0, min=0.0, max=1000.0, precision=1,
+        description="Focal length of the video camera as 35 mm equivalent (0: assume a 55 degree field of view)")
+    take_index: bpy.props.IntProperty(name="Take", get=_get_take_index, set=_set_take_index)
     source: bpy.props.PointerProperty(
-        name="SMPL Armature", type=bpy.types.Object, poll=_poll_source,
+        name="SMPL Armature", type=bpy.types.Object, **_picker_filter(_poll_source),
         description="Armature created by Import Video / Import Result")
-    refine_use_preview: bpy.props.BoolProperty(
-        name="Use Preview Range", default=True,
-        description="Refine the timeline's preview range when it is enabled, else the range below")
-    refine_start: bpy.props.IntProperty(name="Start", default=1, min=0)
-    refine_end: bpy.props.IntProperty(name="End", default=30, min=0)
+    refine_start: bpy.props.IntProperty(
+        name="Start", default=1, min=0, description="Used when no keyframe is selected and no preview range is set")
+    refine_end: bpy.props.IntProperty(
+        name="End", default=30, min=0, description="Used when no keyframe is selected and no preview range is set")
     target: bpy.props.PointerProperty(
-        name="Target Rig", type=bpy.types.Object, poll=_poll_target,
+        name="Target Rig", type=bpy.types.Object, **_picker_filter(_poll_target),
         description="Your character's armature; the bake writes a new Action on it")
     bone_map: bpy.props.CollectionProperty(type=BoneMapItem)
     bone_map_index: bpy.props.IntProperty()

@@ -68,6 +68,38 @@ SETUP_HINT = ("Preferences > Add-ons > ScoreHMR: Create Backend Environment, or 
               "pip install -r requirements.txt")
 
 
+class BackendError(Exception):
+    """The one error type of both sides: a protocol code, a message for the user, what to do.
+
+    The backend raises it (CLI exit status or ``error`` event); the add-on's client rebuilds it from
+    ``error`` events and raises it for its own failures (``CLIENT_ERROR_CODES``).
+    """
+
+    def __init__(self, code: str, message: str, hint: str = ""):
+        if code not in ERROR_EXIT_CODES and code not in CLIENT_ERROR_CODES:
+            raise ValueError(f"unknown backend error code {code!r}")
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint or ""
+
+    @classmethod
+    def from_event(cls, event: dict) -> "BackendError":
+        """The error of an ``error`` event; a code this side does not know reads as ``internal``."""
+        code = event.get("code")
+        known = code in ERROR_EXIT_CODES or code in CLIENT_ERROR_CODES
+        return cls(code if known else "internal", str(event.get("message", "backend error")),
+                   str(event.get("hint", "") or ""))
+
+    @property
+    def exit_code(self) -> int:
+        return ERROR_EXIT_CODES.get(self.code, ERROR_EXIT_CODES["internal"])
+
+    def event(self, job_id=None) -> dict:
+        return {"type": "error", "id": job_id, "code": self.code, "message": self.message, "hint": self.hint}
+
+    def __str__(self):
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
 def encode(message: dict) -> str:
     """One protocol line (no embedded newlines, ends with '\\n')."""
     return json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n"

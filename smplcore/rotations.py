@@ -110,3 +110,9 @@ def quaternion_continuity(q):
         flip = np.sum(q[i] * q[i - 1], axis=-1) < 0
         q[i][flip] *= -1
     return q
+
+
+def geodesic_angle(a, b):
+    """Angle (radians) of the rotation between rotation matrices ``a`` and ``b`` (..., 3, 3)."""
+    cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.arccos(np.clip(cos, -1.0, 1.0))

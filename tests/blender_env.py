@@ -5,6 +5,7 @@ Importing bpy here is fine for the whole pytest process: every test starts from 
 scene (``fresh_scene``), and the add-on is installed once per session from the built zip.
 """
 import os
+import sys
 
 import bpy
 import numpy as np
@@ -23,6 +24,12 @@ _SESSION_DIR = os.path.dirname(os.environ["BLENDER_USER_RESOURCES"])
 
 
 _installed = []
+
+
+def backend_python():
+    """An interpreter with the backend's packages: $SCOREHMR_BACKEND_PYTHON (the bpy-matrix venvs
+    of scripts/bpy_matrix.sh hold bpy only and point it at .venv), else this one."""
+    return os.environ.get("SCOREHMR_BACKEND_PYTHON") or sys.executable
 
 
 def install_addon():
@@ -144,3 +151,143 @@ def build_test_rig(kind, name, model_path, scale=1.15, a_pose=False, location=(2
     rig.location = location
     bpy.context.view_layer.update()
     return rig, {joint: bone_name(joint) for joint in JOINT_NAMES}
+
+
+def addon_module(name):
+    """A module of the installed add-on, e.g. 'scorehmr_blender.tasks'."""
+    return sys.modules[f"{ADDON_MODULE}.{name}"]
+
+
+class Event:
+    """What Blender passes to invoke()/modal(): only ``type`` and ``value`` are read."""
+
+    def __init__(self, type, value="NOTHING"):
+        self.type, self.value = type, value
+
+
+class ModalDriver:
+    """Runs a registered modal operator's own invoke()/modal() code as Blender would from a button.
+
+    The bpy module never runs invoke for ``bpy.ops`` calls (there are no input events) and
+    operator instances cannot be created from Python, so the operator's functions are bound to a
+    plain object instead; the window timer is real (``event_timer_add`` on the bpy module's
+    window), the modal handler is not added (nothing would dispatch to it), ``report`` is kept.
+    """
+
+    def __init__(self, idname, **props):
+        cls = getattr(bpy.types, "SCOREHMR_OT_" + idname)
+        members = {}
+        for klass in reversed(cls.__mro__):
+            if klass.__module__.startswith(ADDON_MODULE):
+                members.update({k: v for k, v in vars(klass).items() if not k.startswith("__")})
+        members.update(headless=staticmethod(lambda context: False), add_modal_handler=lambda self, context: None,
+                       report=lambda self, kind, message: self.reports.append((set(kind), message)))
+        self.op = type(f"Driven_{idname}", (), members)()
+        self.op.reports = []
+        for name, prop in getattr(bpy.ops.scorehmr, idname).get_rna_type().properties.items():
+            if name != "rna_type":
+                setattr(self.op, name, getattr(prop, "default", None))
+        for name, value in props.items():
+            setattr(self.op, name, value)
+
+    def invoke(self):
+        return self.op.invoke(bpy.context, Event("NONE"))
+
+    def tick(self, event="TIMER", value="NOTHING"):
+        return self.op.modal(bpy.context, Event(event, value))
+
+    def run(self, on_tick=None, timeout=600.0, interval=0.05):
+        """invoke, then timer ticks until the operator ends; ``on_tick(driver)`` after each tick."""
+        import time
+
+        started = self.invoke()
+        if started != {"RUNNING_MODAL"}:
+            return started
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            outcome = self.tick()
+            if outcome != {"PASS_THROUGH"}:
+                return outcome
+            if on_tick is not None:
+                on_tick(self)
+            time.sleep(interval)
+        raise TimeoutError(f"the operator still runs after {timeout} s")
+
+    @property
+    def task(self):
+        return self.op._task
+
+
+class RecordingLayout:
+    """Stands in for Blender's UILayout (the bpy module never draws) and checks what draw() asks
+    for: every property exists on its data, every operator is registered, every list is a
+    registered UIList over a real collection. ``texts`` and ``operators`` record what is shown."""
+
+    def __init__(self, root=None):
+        self.root = root or self
+        if root is None:
+            self.texts, self.operators = [], []
+        self.enabled = self.active = True
+        self.alert = False
+
+    def _child(self, *args, **kwargs):
+        return RecordingLayout(self.root)
+
+    row = column = box = split = column_flow = _child
+
+    def separator(self, **kwargs):
+        pass
+
+    def label(self, text="", icon="NONE", **kwargs):
+        self.root.texts.append(text)
+
+    def progress(self, factor=0.0, text="", **kwargs):
+        assert 0.0 <= factor <= 1.0, factor
+        self.root.texts.append(text)
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{data} has no property {name}"
+        self.root.texts.append(kwargs.get("text", data.bl_rna.properties[name].name))
+
+    def prop_search(self, data, name, search_data, search_name, **kwargs):
+        assert name in data.bl_rna.properties and search_name in search_data.bl_rna.properties
+
+    def operator(self, idname, text=None, **kwargs):
+        module, _, name = idname.partition(".")
+        rna = getattr(getattr(bpy.ops, module), name).get_rna_type()  # raises for an unknown operator
+        self.root.operators.append(idname)
+        self.root.texts.append(text if text is not None else rna.name)
+        return _OperatorProperties(rna)
+
+    def template_list(self, list_type, list_id, data, propname, active_data, active_propname, **kwargs):
+        assert hasattr(bpy.types, list_type), f"UIList {list_type} is not registered"
+        assert propname in data.bl_rna.properties and active_propname in active_data.bl_rna.properties
+        ui_list = getattr(bpy.types, list_type)
+        if "filter_items" in vars(ui_list):  # run the filter the way Blender would
+            items = getattr(data, propname)
+            flags, order = ui_list.filter_items(_UIListSelf(), bpy.context, data, propname)
+            assert len(flags) == len(items) and (not order or len(order) == len(items))
+            self.root.texts.extend(item.name for item, flag in zip(items, flags) if flag)
+
+
+class _OperatorProperties:
+    """The operator properties a button sets: only declared ones may be set."""
+
+    def __init__(self, rna):
+        object.__setattr__(self, "_names", set(rna.properties.keys()))
+
+    def __setattr__(self, name, value):
+        assert name in self._names, f"operator has no property {name}"
+
+
+class _UIListSelf:
+    bitflag_filter_item = 1 << 30
+
+
+def draw_panel(panel_idname, context=None):
+    """Run a registered panel's draw() on a RecordingLayout; returns the layout."""
+    panel = getattr(bpy.types, panel_idname)
+    layout = RecordingLayout()
+    holder = type("PanelSelf", (), {"layout": layout})()
+    panel.draw(holder, context or bpy.context)
+    return layout

@@ -23,6 +23,7 @@ def _setup(kind, a_pose):
     assert bpy.ops.scorehmr.import_result(filepath=path) == {"FINISHED"}
     source = bpy.context.scene.scorehmr.source
     rig, names = blender_env.build_test_rig(kind, f"{kind} rig", model_path, a_pose=a_pose)
+    bpy.context.scene.scorehmr.target = rig  # Bake is greyed out until a target rig is chosen
     return source, rig, names
 
 
@@ -109,7 +110,8 @@ def test_export_reimports_with_the_same_frame_count(fmt, tmp_path):
     assert bpy.ops.scorehmr.bake_to_armature(target=rig.name) == {"FINISHED"}
     first, last = sys_modules_core("retarget").keyed_range(rig)
     path = tmp_path / f"motion.{fmt.lower()}"
-    assert bpy.ops.scorehmr.export(filepath=str(path), format=fmt) == {"FINISHED"}
+    preset = {"FBX": "UNITY", "BVH": "BVH"}[fmt]
+    assert bpy.ops.scorehmr.export(filepath=str(path), preset=preset, armature="TARGET") == {"FINISHED"}
     assert path.stat().st_size > 0
 
     blender_env.fresh_scene()

@@ -34,7 +34,7 @@ def test_a_numpy_less_interpreter_is_reported_within_5_s(client, tmp_path):
 
 
 def test_a_stopped_backend_is_reported_within_the_timeout(client, tmp_path):
-    backend = client.Backend(sys.executable, silence_timeout=4.0)
+    backend = client.Backend(blender_env.backend_python(), silence_timeout=4.0)
     try:
         job = backend.run(VIDEO, str(tmp_path / "r.npz"), {"device": "cpu"})
         deadline = time.monotonic() + 60
@@ -54,7 +54,7 @@ def test_a_stopped_backend_is_reported_within_the_timeout(client, tmp_path):
 
 
 def test_a_killed_backend_hint_carries_no_third_party_log_lines(client, tmp_path):
-    backend = client.Backend(sys.executable)
+    backend = client.Backend(blender_env.backend_python())
     try:
         job = backend.run(VIDEO, str(tmp_path / "r.npz"), {"device": "cpu"})
         deadline = time.monotonic() + 60

@@ -43,6 +43,10 @@ def test_one_key_per_valid_frame_per_bone(imported):
     assert len(rotation_curves) == 24 * 4
     for fcurve in bag.fcurves:
         keys = np.array([kp.co[0] for kp in fcurve.keyframe_points])
+        if fcurve.data_path == '["scorehmr_tracked"]':  # 1/0 per frame: is the person there
+            values = np.array([kp.co[1] for kp in fcurve.keyframe_points])
+            np.testing.assert_array_equal(values, result.valid.astype(float))
+            continue
         np.testing.assert_array_equal(keys, valid_frames)  # invalid frames stay unkeyed
     assert all(pb.rotation_mode == "QUATERNION" for pb in arm.pose.bones)
     bones = arm.data.bones
@@ -132,7 +136,7 @@ def test_import_with_video_background(tmp_path):
 
 def test_hand_edits_become_fixed_poses(imported):
     arm, result, _ = imported
-    refine = sys.modules[f"{blender_env.ADDON_MODULE}.operators.refine_ops"]
+    refine = _core("keying")
     assert refine.edited_poses(arm, result, 1, result.num_frames) == {}  # keys equal the take
     bone = arm.pose.bones["left_elbow"]
     bpy.context.scene.frame_set(12)
@@ -158,5 +162,8 @@ def test_operator_polls_follow_the_scene():
     path = blender_env.tmp_path("walk_result.npz")
     blender_env.write_test_result(path, blender_env.body_model_path())
     bpy.ops.scorehmr.import_result(filepath=path)
-    assert bpy.ops.scorehmr.refine_frames.poll() and bpy.ops.scorehmr.bake_to_armature.poll()
-    assert bpy.ops.scorehmr.export.poll()
+    assert bpy.ops.scorehmr.refine_frames.poll() and bpy.ops.scorehmr.export.poll()  # the SMPL armature
+    assert not bpy.ops.scorehmr.bake_to_armature.poll()  # no target rig yet
+    rig, _names = blender_env.build_test_rig("mixamo", "rig", blender_env.body_model_path())
+    bpy.context.scene.scorehmr.target = rig
+    assert bpy.ops.scorehmr.bake_to_armature.poll()
