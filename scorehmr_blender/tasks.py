@@ -167,11 +167,12 @@ class CommandTask:
 
     def _run_all(self):
         try:
-            self._state = self._run()
+            state = self._run()
         except BaseException as exc:  # the thread must always end the task
-            self.error, self._state = RuntimeError(f"{self.label}: {exc}"), FAILED
+            self.error, state = RuntimeError(f"{self.label}: {exc}"), FAILED
         if self._on_end is not None:
-            self._on_end(self._state)
+            self._on_end(state)  # before the state changes: whoever waits sees its clean-up done
+        self._state = state
 
     def _run(self):
         for index, (name, _weight, argv) in enumerate(self.steps):
