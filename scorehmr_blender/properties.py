@@ -1,42 +1,35 @@
 """Scene settings of the sidebar (per .blend file): inputs of import, refine and bake."""
 import bpy
 
-from ..smplcore.skeleton import JOINT_NAMES
+from .retarget import MAP_JOINTS
 
 SOURCE_TAG = "scorehmr_result"  # custom property that marks an armature built by this add-on
-
 
 def is_smpl_armature(obj):
     return obj is not None and obj.type == "ARMATURE" and SOURCE_TAG in obj
 
-
 def _poll_source(_self, obj):
     return is_smpl_armature(obj)
 
-
 def _poll_target(self, obj):
     return obj.type == "ARMATURE" and obj != self.source
-
 
 def _picker_filter(poll):
     """``poll=`` of an Object pointer, left out on Blender before 4.4: there a PointerProperty with a
     poll callback crashes the process at exit (SIGSEGV). The operators check what was picked anyway."""
     return {"poll": poll} if bpy.app.version >= (4, 4, 0) else {}
 
-
 class BoneMapItem(bpy.types.PropertyGroup):
     source: bpy.props.EnumProperty(
         name="SMPL Joint", description="Joint of the SMPL armature",
-        items=[(name, name, "") for name in JOINT_NAMES])
+        items=[(name, name, "") for name in MAP_JOINTS])
     target: bpy.props.StringProperty(name="Target Bone", description="Bone of the target rig that follows it")
-
 
 def _take_actions(settings):
     from . import takes  # takes imports this module
 
     arm = settings.source
     return takes.takes_of(arm) if is_smpl_armature(arm) else []
-
 
 def _get_take_index(self):
     """Index in bpy.data.actions of the SMPL armature's active take (-1: none): the Take list's
@@ -45,14 +38,12 @@ def _get_take_index(self):
     action = arm.animation_data.action if is_smpl_armature(arm) and arm.animation_data else None
     return bpy.data.actions.find(action.name) if action in _take_actions(self) else -1
 
-
 def _set_take_index(self, index):
     """Clicking a take makes it the armature's Action (its result file comes with it)."""
     from . import anim_compat
 
     if 0 <= index < len(bpy.data.actions) and bpy.data.actions[index] in _take_actions(self):
         anim_compat.assign_action(self.source, bpy.data.actions[index])
-
 
 class ScoreHMRSettings(bpy.types.PropertyGroup):
     video_path: bpy.props.StringProperty(
@@ -82,14 +73,11 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
         items=[("TRAVELLING", "Travelling", "The hips move through the scene as in the video"),
                ("IN_PLACE", "In Place", "Horizontal hip motion removed; vertical motion kept")])
 
-
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory((BoneMapItem, ScoreHMRSettings))
-
 
 def register():
     _register_classes()
     bpy.types.Scene.scorehmr = bpy.props.PointerProperty(type=ScoreHMRSettings)
-
 
 def unregister():
     del bpy.types.Scene.scorehmr

@@ -18,56 +18,102 @@ from . import anim_compat
 HELPER_PREFIX = "ScoreHMR retarget"
 
 _SIDES = ("left", "right")
-# SMPL joint -> bone name, per naming scheme ({s}: side token of that scheme)
+_FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+# Joints a bone map may name: SMPL's 24 and the SMPL-H finger joints (``left_index1``...); Bake
+# transfers the joints the SMPL armature has bones for.
+MAP_JOINTS = JOINT_NAMES + tuple(f"{side}_{finger}{k}" for side in _SIDES for finger in _FINGERS for k in (1, 2, 3))
+
+# SMPL joint -> bone name per naming scheme. In joint names {side} is left/right; in bone names
+# {S}/{s} are the scheme's side tokens, {F}/{f} the finger (capitalised / lower case), {k} 1-3.
 _MIXAMO = {
     "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck",
     "head": "Head", "{side}_collar": "{S}Shoulder", "{side}_shoulder": "{S}Arm",
     "{side}_elbow": "{S}ForeArm", "{side}_wrist": "{S}Hand", "{side}_hip": "{S}UpLeg",
     "{side}_knee": "{S}Leg", "{side}_ankle": "{S}Foot", "{side}_foot": "{S}ToeBase",
+    "{side}_{finger}{k}": "{S}Hand{F}{k}",
 }
-_RIGIFY = {
+_RIGIFY_DEFORM = {  # generated DEF-/ORG- bones and the metarig
     "pelvis": "spine", "spine1": "spine.001", "spine2": "spine.002", "spine3": "spine.003",
     "neck": "spine.004", "head": "spine.006", "{side}_collar": "shoulder.{s}",
     "{side}_shoulder": "upper_arm.{s}", "{side}_elbow": "forearm.{s}", "{side}_wrist": "hand.{s}",
     "{side}_hip": "thigh.{s}", "{side}_knee": "shin.{s}", "{side}_ankle": "foot.{s}",
-    "{side}_foot": "toe.{s}",
+    "{side}_foot": "toe.{s}", "{side}_{finger}{k}": "{rigify_finger}.0{k}.{s}",
 }
+_RIGIFY_CONTROLS = {  # what animators key on a generated Rigify rig (FK controls)
+    "pelvis": "torso", "spine1": "spine_fk.001", "spine2": "spine_fk.002", "spine3": "spine_fk.003",
+    "neck": "neck", "head": "head", "{side}_collar": "shoulder.{s}", "{side}_shoulder": "upper_arm_fk.{s}",
+    "{side}_elbow": "forearm_fk.{s}", "{side}_wrist": "hand_fk.{s}", "{side}_hip": "thigh_fk.{s}",
+    "{side}_knee": "shin_fk.{s}", "{side}_ankle": "foot_fk.{s}", "{side}_foot": "toe_fk.{s}",
+    "{side}_{finger}{k}": "{rigify_finger}.0{k}.{s}",
+}
+_AUTO_RIG_PRO = {  # Auto-Rig Pro FK controls (names from its documentation, not checked on a rig here)
+    "pelvis": "c_root_master.x", "spine1": "c_spine_01.x", "spine2": "c_spine_02.x", "spine3": "c_spine_03.x",
+    "neck": "c_neck.x", "head": "c_head.x", "{side}_collar": "c_shoulder.{s}", "{side}_shoulder": "c_arm_fk.{s}",
+    "{side}_elbow": "c_forearm_fk.{s}", "{side}_wrist": "c_hand_fk.{s}", "{side}_hip": "c_thigh_fk.{s}",
+    "{side}_knee": "c_leg_fk.{s}", "{side}_ankle": "c_foot_fk.{s}", "{side}_foot": "c_toes_fk.{s}",
+    "{side}_{finger}{k}": "c_{f}{k}.{s}",
+}
+_UE_MANNEQUIN = {
+    "pelvis": "pelvis", "spine1": "spine_01", "spine2": "spine_02", "spine3": "spine_03", "neck": "neck_01",
+    "head": "head", "{side}_collar": "clavicle_{s}", "{side}_shoulder": "upperarm_{s}", "{side}_elbow": "lowerarm_{s}",
+    "{side}_wrist": "hand_{s}", "{side}_hip": "thigh_{s}", "{side}_knee": "calf_{s}", "{side}_ankle": "foot_{s}",
+    "{side}_foot": "ball_{s}", "{side}_{finger}{k}": "{f}_0{k}_{s}",
+}
+_VRM = {  # VRoid Studio's VRM bone names
+    "pelvis": "J_Bip_C_Hips", "spine1": "J_Bip_C_Spine", "spine2": "J_Bip_C_Chest", "spine3": "J_Bip_C_UpperChest",
+    "neck": "J_Bip_C_Neck", "head": "J_Bip_C_Head", "{side}_collar": "J_Bip_{S}_Shoulder",
+    "{side}_shoulder": "J_Bip_{S}_UpperArm", "{side}_elbow": "J_Bip_{S}_LowerArm", "{side}_wrist": "J_Bip_{S}_Hand",
+    "{side}_hip": "J_Bip_{S}_UpperLeg", "{side}_knee": "J_Bip_{S}_LowerLeg", "{side}_ankle": "J_Bip_{S}_Foot",
+    "{side}_foot": "J_Bip_{S}_ToeBase", "{side}_{finger}{k}": "J_Bip_{S}_{vrm_finger}{k}",
+}
+_RIGIFY_FINGERS = {"thumb": "thumb", "index": "f_index", "middle": "f_middle", "ring": "f_ring", "pinky": "f_pinky"}
+_VRM_FINGERS = {"thumb": "Thumb", "index": "Index", "middle": "Middle", "ring": "Ring", "pinky": "Little"}
 
 
 def _expand(table, prefix, side_tokens):
     out = {}
     for joint, bone in table.items():
-        if "{side}" in joint:
-            for side in _SIDES:
-                upper, lower = side_tokens[side]
-                out[joint.format(side=side)] = prefix + bone.format(S=upper, s=lower)
-        else:
-            out[joint] = prefix + bone
+        sides = _SIDES if "{side}" in joint else ("",)
+        fingers = _FINGERS if "{finger}" in joint else ("",)
+        for side in sides:
+            upper, lower = side_tokens[side] if side else ("", "")
+            for finger in fingers:
+                for k in ((1, 2, 3) if finger else ("",)):
+                    names = dict(side=side, finger=finger, k=k, S=upper, s=lower, F=finger.capitalize(), f=finger,
+                                 rigify_finger=_RIGIFY_FINGERS.get(finger, ""), vrm_finger=_VRM_FINGERS.get(finger, ""))
+                    out[joint.format(**names)] = prefix + bone.format(**names)
     return out
 
 
 def candidate_maps(bone_names):
-    """Named bone maps worth trying on a rig: Mixamo (any ``mixamorigN:`` prefix), Rigify
-    (generated DEF-/ORG- bones or a metarig), SMPL names."""
-    maps = {"SMPL": {name: name for name in JOINT_NAMES}}
-    hips = [n for n in bone_names if n.endswith("Hips")]
-    mixamo_sides = {"left": ("Left", ""), "right": ("Right", "")}
+    """Named bone maps worth trying on a rig, best first where two find as many bones: Mixamo
+    (any ``mixamorigN:`` prefix), Rigify controls, Rigify DEF-/ORG- bones or a metarig, Auto-Rig
+    Pro, UE Mannequin, VRM (VRoid), SMPL names."""
+    maps = {}
+    hips = [n for n in bone_names if n.endswith("Hips") and not n.startswith("J_Bip")]
     for name in hips[:1]:
-        maps["Mixamo"] = _expand(_MIXAMO, name[: -len("Hips")], mixamo_sides)
-    rigify_sides = {"left": ("", "L"), "right": ("", "R")}
+        maps["Mixamo"] = _expand(_MIXAMO, name[: -len("Hips")], {"left": ("Left", ""), "right": ("Right", "")})
+    dot_sides = {"left": ("", "L"), "right": ("", "R")}
+    maps["Rigify controls"] = _expand(_RIGIFY_CONTROLS, "", dot_sides)
     for prefix in ("DEF-", "ORG-", ""):
-        maps[f"Rigify {prefix or 'metarig'}".strip()] = _expand(_RIGIFY, prefix, rigify_sides)
+        maps[f"Rigify {prefix or 'metarig'}".strip()] = _expand(_RIGIFY_DEFORM, prefix, dot_sides)
+    maps["Auto-Rig Pro"] = _expand(_AUTO_RIG_PRO, "", {"left": ("", "l"), "right": ("", "r")})
+    maps["UE Mannequin"] = _expand(_UE_MANNEQUIN, "", {"left": ("", "l"), "right": ("", "r")})
+    maps["VRM"] = _expand(_VRM, "", {"left": ("L", ""), "right": ("R", "")})
+    maps["SMPL"] = {name: name for name in MAP_JOINTS}
     return maps
 
 
 def detect_bone_map(target):
-    """(scheme name, {smpl joint: target bone}) with the most bones present on the target."""
+    """(scheme name, {smpl joint: target bone}) with the most body bones present on the target
+    (fingers break ties only, so a scheme never wins on finger names alone)."""
     names = set(target.data.bones.keys())
-    best_name, best = "", {}
+    best_name, best, best_score = "", {}, (0, 0)
     for scheme, mapping in candidate_maps(names).items():
         found = {j: b for j, b in mapping.items() if b in names}
-        if len(found) > len(best):
-            best_name, best = scheme, found
+        score = (sum(j in JOINT_INDEX for j in found), len(found))
+        if score > best_score:
+            best_name, best, best_score = scheme, found, score
     return best_name, best
 
 
@@ -82,7 +128,7 @@ def load_preset(path):
     mapping = data.get("map") if isinstance(data, dict) else None
     if not isinstance(mapping, dict):
         raise ValueError(f"{path} is not a bone-map preset (no 'map' object)")
-    unknown = [j for j in mapping if j not in JOINT_INDEX]
+    unknown = [j for j in mapping if j not in MAP_JOINTS]
     if unknown:
         raise ValueError(f"{path}: unknown SMPL joints {', '.join(unknown)}")
     return {str(j): str(b) for j, b in mapping.items()}
@@ -155,7 +201,9 @@ def keyed_range(obj):
 
 def bake(context, source, target, mapping, root_motion="TRAVELLING"):
     """Bake ``source``'s motion onto ``target`` into a new Action; returns it."""
-    mapping = {j: b for j, b in mapping.items() if j in JOINT_INDEX and b in target.data.bones}
+    # the body joints the SMPL armature has (finger entries wait for an armature with finger bones)
+    mapping = {j: b for j, b in mapping.items() if j in JOINT_INDEX and j in source.data.bones
+               and b in target.data.bones}
     if "pelvis" not in mapping:
         raise ValueError("the bone map must map 'pelvis' (the hips) to a target bone")
     scene = context.scene

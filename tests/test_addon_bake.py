@@ -122,3 +122,69 @@ def test_export_reimports_with_the_same_frame_count(fmt, tmp_path):
     imported = next(o for o in bpy.data.objects if o.type == "ARMATURE")
     lo, hi = sys_modules_core("retarget").keyed_range(imported)
     assert hi - lo == last - first
+
+
+def _named_rig(names):
+    """An armature with bones of these names (a chain; detection looks at names only)."""
+    data = bpy.data.armatures.new("named")
+    rig = bpy.data.objects.new("named", data)
+    bpy.context.scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    for i, name in enumerate(names):
+        bone = data.edit_bones.new(name)
+        bone.head, bone.tail = (0.0, 0.0, 0.1 * i), (0.0, 0.0, 0.1 * i + 0.05)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return rig
+
+
+BODY = ("pelvis", "spine1", "spine2", "spine3", "neck", "head", "left_collar", "left_shoulder", "left_elbow",
+        "left_wrist", "left_hip", "left_knee", "left_ankle", "left_foot", "right_shoulder", "right_knee")
+
+
+@pytest.mark.parametrize("scheme,expected", [
+    ("UE Mannequin", {"pelvis": "pelvis", "spine1": "spine_01", "neck": "neck_01", "left_collar": "clavicle_l",
+                      "left_shoulder": "upperarm_l", "left_elbow": "lowerarm_l", "left_wrist": "hand_l",
+                      "left_hip": "thigh_l", "left_knee": "calf_l", "left_ankle": "foot_l", "left_foot": "ball_l",
+                      "right_shoulder": "upperarm_r", "right_knee": "calf_r", "spine2": "spine_02",
+                      "spine3": "spine_03", "head": "head", "left_index1": "index_01_l"}),
+    ("VRM", {"pelvis": "J_Bip_C_Hips", "spine1": "J_Bip_C_Spine", "spine2": "J_Bip_C_Chest",
+             "spine3": "J_Bip_C_UpperChest", "neck": "J_Bip_C_Neck", "head": "J_Bip_C_Head",
+             "left_collar": "J_Bip_L_Shoulder", "left_shoulder": "J_Bip_L_UpperArm", "left_elbow": "J_Bip_L_LowerArm",
+             "left_wrist": "J_Bip_L_Hand", "left_hip": "J_Bip_L_UpperLeg", "left_knee": "J_Bip_L_LowerLeg",
+             "left_ankle": "J_Bip_L_Foot", "left_foot": "J_Bip_L_ToeBase", "right_shoulder": "J_Bip_R_UpperArm",
+             "right_knee": "J_Bip_R_LowerLeg", "left_pinky2": "J_Bip_L_Little2"}),
+    ("Auto-Rig Pro", {"pelvis": "c_root_master.x", "spine1": "c_spine_01.x", "spine2": "c_spine_02.x",
+                      "spine3": "c_spine_03.x", "neck": "c_neck.x", "head": "c_head.x", "left_collar": "c_shoulder.l",
+                      "left_shoulder": "c_arm_fk.l", "left_elbow": "c_forearm_fk.l", "left_wrist": "c_hand_fk.l",
+                      "left_hip": "c_thigh_fk.l", "left_knee": "c_leg_fk.l", "left_ankle": "c_foot_fk.l",
+                      "left_foot": "c_toes_fk.l", "right_shoulder": "c_arm_fk.r", "right_knee": "c_leg_fk.r"}),
+    ("Mixamo", {"pelvis": "mixamorig:Hips", "spine1": "mixamorig:Spine", "spine2": "mixamorig:Spine1",
+                "spine3": "mixamorig:Spine2", "neck": "mixamorig:Neck", "head": "mixamorig:Head",
+                "left_collar": "mixamorig:LeftShoulder", "left_shoulder": "mixamorig:LeftArm",
+                "left_elbow": "mixamorig:LeftForeArm", "left_wrist": "mixamorig:LeftHand",
+                "left_hip": "mixamorig:LeftUpLeg", "left_knee": "mixamorig:LeftLeg", "left_ankle": "mixamorig:LeftFoot",
+                "left_foot": "mixamorig:LeftToeBase", "right_shoulder": "mixamorig:RightArm",
+                "right_knee": "mixamorig:RightLeg", "left_thumb1": "mixamorig:LeftHandThumb1",
+                "right_index3": "mixamorig:RightHandIndex3"}),
+])
+def test_bone_map_schemes_are_detected_with_hands(scheme, expected):
+    blender_env.fresh_scene()
+    rig = _named_rig(list(expected.values()) + ["some_helper", "IK_target"])
+    found_scheme, mapping = sys_modules_core("retarget").detect_bone_map(rig)
+    assert found_scheme == scheme
+    assert mapping == expected
+
+
+def test_rigify_controls_win_over_its_deform_bones():
+    blender_env.fresh_scene()
+    controls = {"pelvis": "torso", "spine1": "spine_fk.001", "spine2": "spine_fk.002", "spine3": "spine_fk.003",
+                "neck": "neck", "head": "head", "left_collar": "shoulder.L", "left_shoulder": "upper_arm_fk.L",
+                "left_elbow": "forearm_fk.L", "left_wrist": "hand_fk.L", "left_hip": "thigh_fk.L",
+                "left_knee": "shin_fk.L", "left_ankle": "foot_fk.L", "left_foot": "toe_fk.L"}
+    deform = ["DEF-spine", "DEF-spine.001", "DEF-spine.002", "DEF-spine.003", "DEF-spine.004", "DEF-spine.006",
+              "DEF-shoulder.L", "DEF-upper_arm.L", "DEF-forearm.L", "DEF-hand.L", "DEF-thigh.L", "DEF-shin.L",
+              "DEF-foot.L", "DEF-toe.L"]
+    rig = _named_rig(list(controls.values()) + deform)
+    scheme, mapping = sys_modules_core("retarget").detect_bone_map(rig)
+    assert scheme == "Rigify controls" and mapping == controls
