@@ -92,6 +92,26 @@ class SCOREHMR_OT_refine_frames(TaskOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SCOREHMR_OT_switch_take(bpy.types.Operator):
+    """Make this take the SMPL armature's Action (Refine then starts from its result file)"""
+
+    bl_idname = "scorehmr.switch_take"
+    bl_label = "Switch Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    action: bpy.props.StringProperty(name="Take")
+
+    def execute(self, context):
+        arm = context.scene.scorehmr.source
+        take = bpy.data.actions.get(self.action)
+        if not is_smpl_armature(arm) or not takes.is_take_of(take, arm):
+            self.report({"ERROR"}, f"'{self.action}' is not a take of the chosen SMPL armature")
+            return {"CANCELLED"}
+        anim_compat.assign_action(arm, take)
+        tasks.last_status = f"Take: {take.name}"
+        return {"FINISHED"}
+
+
 class SCOREHMR_OT_show_take_files(bpy.types.Operator):
     """Open the folder holding the result files of the SMPL armature's takes"""
 
@@ -144,4 +164,4 @@ class SCOREHMR_OT_move_take_files(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (SCOREHMR_OT_refine_frames, SCOREHMR_OT_show_take_files, SCOREHMR_OT_move_take_files)
+classes = (SCOREHMR_OT_refine_frames, SCOREHMR_OT_switch_take, SCOREHMR_OT_show_take_files, SCOREHMR_OT_move_take_files)

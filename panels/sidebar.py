@@ -47,20 +47,6 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         layout.operator("scorehmr.import_result", icon="IMPORT")
 
 
-class SCOREHMR_UL_takes(bpy.types.UIList):
-    """The SMPL armature's takes only (bpy.data.actions filtered by owner)."""
-
-    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
-        layout.label(text=item.name, icon="ACTION")
-
-    def filter_items(self, context, data, propname):
-        arm = context.scene.scorehmr.source
-        actions = getattr(data, propname)
-        own = set(takes.takes_of(arm)) if is_smpl_armature(arm) else set()
-        flags = [self.bitflag_filter_item if action in own else 0 for action in actions]
-        return flags, []
-
-
 class SCOREHMR_PT_refine(_ScoreHMRPanel, bpy.types.Panel):
     bl_label = "Refine"
     bl_parent_id = "SCOREHMR_PT_main"
@@ -85,7 +71,11 @@ class SCOREHMR_PT_refine(_ScoreHMRPanel, bpy.types.Panel):
         layout.operator("scorehmr.refine_frames", icon="MOD_SMOOTH")
         if is_smpl_armature(arm):
             layout.label(text="Takes")
-            layout.template_list("SCOREHMR_UL_takes", "", bpy.data, "actions", settings, "take_index", rows=3)
+            col = layout.column(align=True)
+            current = takes.active_take(arm)
+            for take in takes.takes_of(arm):  # this armature's takes only; click one to switch
+                col.operator("scorehmr.switch_take", text=take.name, icon="ACTION",
+                             depress=take == current).action = take.name
             row = layout.row(align=True)
             row.operator("scorehmr.show_take_files", icon="FILEBROWSER")
             row.operator("scorehmr.move_take_files", text="Move Next to .blend", icon="FILE_BLEND")
@@ -132,5 +122,5 @@ class SCOREHMR_PT_bake(_ScoreHMRPanel, bpy.types.Panel):
                 op.armature, op.preset = which, preset
 
 
-classes = (SCOREHMR_PT_main, SCOREHMR_PT_import, SCOREHMR_UL_takes, SCOREHMR_PT_refine, SCOREHMR_UL_bone_map,
+classes = (SCOREHMR_PT_main, SCOREHMR_PT_import, SCOREHMR_PT_refine, SCOREHMR_UL_bone_map,
            SCOREHMR_PT_bake)

@@ -47,19 +47,13 @@ def backend_options(prefs):
     }
 
 
-def _python_changed(self, _context):
-    backend_env.forget_probes()
-    find_backend(self)  # probe now, so draw() has an answer to read
-
-
 class ScoreHMRPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_PACKAGE
 
     python_path: bpy.props.StringProperty(
         name="Backend Python", subtype="FILE_PATH",
         description="Interpreter that runs the backend (torch, mediapipe). Empty: auto-detect "
-                    "(the add-on's own environment, then a Python 3.11 on PATH, if it has the backend's packages)",
-        update=_python_changed)
+                    "(the add-on's own environment, then a Python 3.11 on PATH, if it has the backend's packages)")
     device: bpy.props.EnumProperty(
         name="Device", default="AUTO",
         items=[("AUTO", "Auto", "CUDA when available, else CPU"),
@@ -92,10 +86,12 @@ class ScoreHMRPreferences(bpy.types.AddonPreferences):
 
 def draw_backend_state(layout, prefs):
     """Backend line, Create/Verify buttons and the running task (preferences and sidebar).
-    Reads the probe cache only: a probe runs on register, on a change of Backend Python and
-    after Create/Verify, never from draw()."""
+    Reads the probe cache only: a probe runs on register, before each job and on Create/Verify,
+    never from draw() (no update callback either: see properties._picker_filter)."""
     found = find_backend(prefs, cached_only=True)
-    if found is not None and found.ok:
+    if found is None and prefs.python_path:
+        layout.label(text="Backend Python not checked yet: press Verify", icon="QUESTION")
+    elif found is not None and found.ok:
         layout.label(text=f"Backend: {found.python}", icon="CHECKMARK")
     elif found is not None:
         layout.label(text=f"Backend not usable: {found.summary}", icon="ERROR")

@@ -15,8 +15,10 @@ def _poll_target(self, obj):
     return obj.type == "ARMATURE" and obj != self.source
 
 def _picker_filter(poll):
-    """``poll=`` of an Object pointer, left out on Blender before 4.4: there a PointerProperty with a
-    poll callback crashes the process at exit (SIGSEGV). The operators check what was picked anyway."""
+    """``poll=`` of an Object pointer, left out on Blender before 4.4: there any Python callback of a
+    property (poll, update, get/set) crashes the bpy module at exit (SIGSEGV), even once
+    unregistered, so this add-on declares no other callbacks at all. The operators check what was
+    picked anyway."""
     return {"poll": poll} if bpy.app.version >= (4, 4, 0) else {}
 
 class BoneMapItem(bpy.types.PropertyGroup):
@@ -24,26 +26,6 @@ class BoneMapItem(bpy.types.PropertyGroup):
         name="SMPL Joint", description="Joint of the SMPL armature",
         items=[(name, name, "") for name in MAP_JOINTS])
     target: bpy.props.StringProperty(name="Target Bone", description="Bone of the target rig that follows it")
-
-def _take_actions(settings):
-    from . import takes  # takes imports this module
-
-    arm = settings.source
-    return takes.takes_of(arm) if is_smpl_armature(arm) else []
-
-def _get_take_index(self):
-    """Index in bpy.data.actions of the SMPL armature's active take (-1: none): the Take list's
-    active row. Reading it changes nothing."""
-    arm = self.source
-    action = arm.animation_data.action if is_smpl_armature(arm) and arm.animation_data else None
-    return bpy.data.actions.find(action.name) if action in _take_actions(self) else -1
-
-def _set_take_index(self, index):
-    """Clicking a take makes it the armature's Action (its result file comes with it)."""
-    from . import anim_compat
-
-    if 0 <= index < len(bpy.data.actions) and bpy.data.actions[index] in _take_actions(self):
-        anim_compat.assign_action(self.source, bpy.data.actions[index])
 
 class ScoreHMRSettings(bpy.types.PropertyGroup):
     video_path: bpy.props.StringProperty(
@@ -55,7 +37,7 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
     lens: bpy.props.FloatProperty(
         name="Lens (mm)", default=0.0, min=0.0, max=1000.0, precision=1,
         description="Focal length of the video camera as 35 mm equivalent (0: assume a 55 degree field of view)")
-    take_index: bpy.props.IntProperty(name="Take", get=_get_take_index, set=_set_take_index)
+
     source: bpy.props.PointerProperty(
         name="SMPL Armature", type=bpy.types.Object, **_picker_filter(_poll_source),
         description="Armature created by Import Video / Import Result")

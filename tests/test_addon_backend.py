@@ -12,6 +12,8 @@ import bpy
 import numpy as np
 import pytest
 
+from smplcore.result import MotionResult
+
 VIDEO = os.path.join(blender_env.ROOT, "tests", "data", "walk_excerpt.mp4")
 HAS_SOLVER = importlib.util.find_spec("backend.solver") is not None
 
@@ -126,4 +128,12 @@ def test_import_video_then_refine_rekeys_only_that_range():
         np.testing.assert_array_equal(new[(new[:, 0] < 20) | (new[:, 0] > 40)], old[outside])
     inside = [k for k in after[('pose.bones["left_elbow"].rotation_quaternion', 0)][:, 0] if 20 <= k <= 40]
     assert inside and arm.animation_data.action["scorehmr_take"] == 2
+    takes = _core("takes")
+    second_file = takes.result_path(arm)
+    assert bpy.ops.scorehmr.switch_take(action=first_take.name) == {"FINISHED"}
+    first_file = takes.result_path(arm)
+    assert first_file != second_file and arm.animation_data.action == first_take
+    first_result = MotionResult.load(first_file)
+    # only the hand edit made on take 1 above (scene frame 25 = video frame 24), not every frame
+    assert list(keying.edited_poses(arm, first_result, 1, 200)) == ["24"]
     assert keying.keyed_frames(arm, 20, 40).size == len(inside)

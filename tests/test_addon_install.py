@@ -17,6 +17,15 @@ def test_manifest_validates():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_manifest_declares_what_extension_rules_ask_for():
+    import tomllib
+
+    with open(os.path.join(blender_env.ROOT, "blender_manifest.toml"), "rb") as fh:
+        manifest = tomllib.load(fh)
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert manifest["permissions"]["network"] and manifest["copyright"] and manifest["website"]
+
+
 def test_zip_holds_the_extension_and_not_the_workspace(tmp_path):
     names = zipfile.ZipFile(extension.build_zip(str(tmp_path))).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names
@@ -25,7 +34,8 @@ def test_zip_holds_the_extension_and_not_the_workspace(tmp_path):
         assert needed in names
     for name in names:
         assert not name.startswith((".venv/", "tests/", "bench/", "tools/", "scorehmr_research/", "data/motion/",
-                                    "data/research/", ".git/", ".ci/")), name
+                                    "data/research/", ".git/", ".ci/", "docs/", "scripts/")), name
+        assert not name.endswith((".png", ".jpg", ".mp4")), name  # no pictures or videos
         assert "__pycache__" not in name and not name.endswith(".zip"), name
 
 

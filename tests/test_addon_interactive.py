@@ -106,11 +106,15 @@ def test_every_sidebar_state_draws(tmp_path, monkeypatch):
     assert "Backend not set up" in main.texts and "scorehmr.create_backend_env" in main.operators
     # a chosen interpreter without the packages says what it lacks
     prefs.python_path = "/bin/sh"
+    main = blender_env.draw_panel("SCOREHMR_PT_main")  # draw() never probes: not checked yet
+    assert any(t.startswith("Backend Python not checked yet") for t in main.texts)
+    with pytest.raises(RuntimeError, match="not a working Python"):
+        bpy.ops.scorehmr.verify_backend()
     main = blender_env.draw_panel("SCOREHMR_PT_main")
     assert any(t.startswith("Backend not usable") for t in main.texts)
     # ready, empty scene
     prefs.python_path = blender_env.backend_python()
-    panels = _draw_all()
+    blender_env.addon_module("scorehmr_blender.preferences").find_backend(prefs)  # as every job start does
     blender_env.addon_module("scorehmr_blender.tasks").last_status = ""
     panels = _draw_all()
     assert panels["SCOREHMR_PT_main"].texts == ["Ready"] and not panels["SCOREHMR_PT_main"].operators

@@ -76,8 +76,8 @@ def test_take_list_shows_only_this_armatures_takes(arm):
     shown = blender_env.draw_panel("SCOREHMR_PT_refine").texts
     assert other.animation_data.action.name in shown and arm.animation_data.action.name not in shown
     settings.source = arm
-    assert settings.take_index == bpy.data.actions.find(arm.animation_data.action.name)
-    settings.take_index = bpy.data.actions.find(other.animation_data.action.name)  # not arm's take: ignored
+    with pytest.raises(RuntimeError, match="not a take of the chosen SMPL armature"):
+        bpy.ops.scorehmr.switch_take(action=other.animation_data.action.name)
     assert takes.is_take_of(arm.animation_data.action, arm)
 
 
