@@ -55,11 +55,46 @@ class SCOREHMR_OT_import_video(TaskOperator, bpy.types.Operator):
         if settings.lens:
             width, height = importer.video_size(self._video)
             focal = importer.lens_to_focal_px(settings.lens, width, height)
-        return jobs.start_import(context, self._video, start=start, end=end, focal=focal)
+        person = "all" if settings.people == "ALL" else None
+        return jobs.start_import(context, self._video, start=start, end=end, focal=focal, person=person)
 
     def finish_task(self, context, task):
+        others = importer.read_persons_index(task.job.result_index) if task.job.result_index else []
         arm = importer.import_result(context, task.job.result_path, self._video, _body_model_path(context))
+        persons = context.scene.scorehmr.persons
+        persons.clear()
+        for found in others:
+            item = persons.add()
+            item.person, item.result, item.video = found["person"], found["file"], self._video
+            item.first_frame, item.last_frame, item.frames = found["first_frame"], found["last_frame"], found["frames"]
         _report_import(self, arm, task.job.result_path)
+        if others:
+            self.report({"INFO"}, f"{len(others)} more person(s) found: import them from the People list")
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_import_person(bpy.types.Operator):
+    """Import a further person of the last Import Video (People: Everyone) as its own armature"""
+
+    bl_idname = "scorehmr.import_person"
+    bl_label = "Import Person"
+    bl_options = {"REGISTER", "UNDO"}
+
+    person: bpy.props.IntProperty(name="Person", description="Number in the People list")
+
+    def execute(self, context):
+        item = next((p for p in context.scene.scorehmr.persons if p.person == self.person), None)
+        if item is None:
+            self.report({"ERROR"}, f"no person {self.person} in the People list")
+            return {"CANCELLED"}
+        video = item.video if item.video and os.path.isfile(item.video) else ""
+        try:
+            arm = importer.import_result(context, item.result, video, _body_model_path(context))
+        except (ValueError, OSError, RuntimeError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        arm.name = f"{arm.name} person {item.person}"
+        _report_import(self, arm, item.result)
         return {"FINISHED"}
 
 
@@ -98,4 +133,4 @@ class SCOREHMR_OT_import_result(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (SCOREHMR_OT_import_video, SCOREHMR_OT_import_result)
+classes = (SCOREHMR_OT_import_video, SCOREHMR_OT_import_person, SCOREHMR_OT_import_result)

@@ -43,7 +43,15 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         row.prop(settings, "import_start")
         row.prop(settings, "import_end")
         layout.prop(settings, "lens")
+        layout.prop(settings, "people")
         layout.operator("scorehmr.import_video", icon="FILE_MOVIE")
+        if len(settings.persons):
+            box = layout.box()
+            box.label(text="More people in the video", icon="COMMUNITY")
+            for item in settings.persons:
+                row = box.row(align=True)
+                row.label(text=f"Person {item.person}: frames {item.first_frame + 1}-{item.last_frame + 1}")
+                row.operator("scorehmr.import_person", text="Import", icon="IMPORT").person = item.person
         layout.operator("scorehmr.import_result", icon="IMPORT")
 
 

@@ -32,6 +32,7 @@ class Job:
         self.state = RUNNING
         self.stage, self.done_count, self.total = "starting", 0, 0
         self.result_path = None
+        self.result_index = None  # the persons index of a ``person: all`` run
         self.error = None
         self._events = queue.SimpleQueue()  # filled by the reader thread
 
@@ -65,7 +66,7 @@ class Job:
                 self.stage = str(event.get("stage", self.stage))
                 self.done_count, self.total = int(event.get("done", 0)), int(event.get("total", 0))
             elif kind == "result":
-                self.result_path, self.state = event.get("path"), DONE
+                self.result_path, self.result_index, self.state = event.get("path"), event.get("index"), DONE
             elif kind == "cancelled":
                 self.state = CANCELLED
             elif kind == "error":

@@ -129,6 +129,22 @@ def _select_and_frame(context, arm, mesh):
             bpy.ops.view3d.view_selected()
 
 
+def read_persons_index(index_path):
+    """The further persons of a ``person: all`` run: [{person, file (absolute), first_frame,
+    last_frame, frames}], main person left out; raises ValueError for a malformed index."""
+    import json
+
+    try:
+        with open(index_path, encoding="utf-8") as fh:
+            index = json.load(fh)
+        folder = os.path.dirname(os.path.abspath(index_path))
+        return [dict(person=int(p["person"]), file=os.path.join(folder, str(p["file"])),
+                     first_frame=int(p["first_frame"]), last_frame=int(p["last_frame"]), frames=int(p["frames"]))
+                for p in index["persons"] if not p.get("main")]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read the persons index {index_path}: {exc}") from exc
+
+
 def video_size(path):
     """(width, height) of a video, read through Blender's movie clip loader."""
     try:

@@ -25,15 +25,16 @@ def _options(context, **extra):
     return options
 
 
-def start_import(context, video_path, start=None, end=None, focal=None):
-    """Run the backend on ``video_path`` (video frames ``start..end``, None: all)."""
+def start_import(context, video_path, start=None, end=None, focal=None, person=None):
+    """Run the backend on ``video_path`` (video frames ``start..end``, None: all; ``person``:
+    "main", "all" or a number, None: the backend's default, the main person)."""
     video_path = os.path.abspath(bpy.path.abspath(video_path))
     if not os.path.isfile(video_path):
         raise ValueError(f"video not found: {video_path}")
     stem = os.path.splitext(os.path.basename(video_path))[0]
     server = backend(context)
     out = takes.new_result_path(stem)
-    job = server.run(video_path, out, _options(context, focal=focal), start=start, end=end)
+    job = server.run(video_path, out, _options(context, focal=focal, person=person), start=start, end=end)
     return tasks.JobTask("Import", job, on_discard=lambda: takes.release_result_path(out))
 
 

@@ -27,6 +27,16 @@ class BoneMapItem(bpy.types.PropertyGroup):
         items=[(name, name, "") for name in MAP_JOINTS])
     target: bpy.props.StringProperty(name="Target Bone", description="Bone of the target rig that follows it")
 
+class PersonItem(bpy.types.PropertyGroup):
+    """A further person of the last Import Video with People = Everyone (its own result file)."""
+    person: bpy.props.IntProperty(name="Person")
+    result: bpy.props.StringProperty(name="Result File", subtype="FILE_PATH")
+    video: bpy.props.StringProperty(name="Video", subtype="FILE_PATH")
+    first_frame: bpy.props.IntProperty(name="First Frame")
+    last_frame: bpy.props.IntProperty(name="Last Frame")
+    frames: bpy.props.IntProperty(name="Frames Seen")
+
+
 class ScoreHMRSettings(bpy.types.PropertyGroup):
     video_path: bpy.props.StringProperty(
         name="Video", subtype="FILE_PATH", description="Video of one person to capture")
@@ -34,6 +44,11 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
         name="First Frame", default=0, min=0, description="First video frame to capture (1 = the first; 0: from the start)")
     import_end: bpy.props.IntProperty(
         name="Last Frame", default=0, min=0, description="Last video frame to capture (0: to the end)")
+    people: bpy.props.EnumProperty(
+        name="People", default="MAIN",
+        items=[("MAIN", "Main Person", "Capture the person seen most"),
+               ("ALL", "Everyone", "Capture the main person and list the others: each can be imported as its own armature")])
+    persons: bpy.props.CollectionProperty(type=PersonItem)
     lens: bpy.props.FloatProperty(
         name="Lens (mm)", default=0.0, min=0.0, max=1000.0, precision=1,
         description="Focal length of the video camera as 35 mm equivalent (0: assume a 55 degree field of view)")
@@ -55,7 +70,7 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
         items=[("TRAVELLING", "Travelling", "The hips move through the scene as in the video"),
                ("IN_PLACE", "In Place", "Horizontal hip motion removed; vertical motion kept")])
 
-_register_classes, _unregister_classes = bpy.utils.register_classes_factory((BoneMapItem, ScoreHMRSettings))
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory((BoneMapItem, PersonItem, ScoreHMRSettings))
 
 def register():
     _register_classes()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Blender-version matrix of the add-on tests: one cached venv per bpy release (bpy, numpy<2,
+# The Blender-version matrix of the add-on tests: one cached venv per bpy release (bpy, numpy<2, scipy
 # pytest only: the add-on never imports torch; tests/pytest.ini puts the checkout on the path), then
 # tests/test_addon_*.py in each, each in its own process, its exit status checked.
 #   bash scripts/bpy_matrix.sh setup        create/update the venvs (idempotent, prints seconds taken)
@@ -16,12 +16,12 @@ venv_of() { echo "$venvs/bpy-${1//\*/x}"; }
 setup_one() {
   local version="$1" dir stamp want start
   dir="$(venv_of "$version")"; stamp="$dir/.stamp"
-  want="bpy==$version numpy>=1.26,<2 pytest>=8"
+  want="bpy==$version numpy>=1.26,<2 pytest>=8 scipy>=1.11,<2"
   if [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then return 0; fi
   start=$SECONDS
   rm -rf "$dir"
   python3.11 -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "bpy==$version" "numpy>=1.26,<2" "pytest>=8"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "bpy==$version" "numpy>=1.26,<2" "pytest>=8" "scipy>=1.11,<2"
   echo "$want" > "$stamp"
   echo "bpy-matrix: venv for bpy $version ready in $((SECONDS - start)) s"
 }

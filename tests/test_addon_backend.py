@@ -137,3 +137,22 @@ def test_import_video_then_refine_rekeys_only_that_range():
     # only the hand edit made on take 1 above (scene frame 25 = video frame 24), not every frame
     assert list(keying.edited_poses(arm, first_result, 1, 200)) == ["24"]
     assert keying.keyed_frames(arm, 20, 40).size == len(inside)
+
+
+def test_everyone_lists_the_other_person_and_imports_them_as_their_own_armature():
+    settings = bpy.context.scene.scorehmr
+    settings.people = "ALL"
+    settings.import_start, settings.import_end = 61, 128  # the woman walks out, the man walks in
+    assert bpy.ops.scorehmr.import_video(filepath=VIDEO) == {"FINISHED"}
+    main = settings.source
+    assert len(settings.persons) >= 1
+    other = settings.persons[0]
+    assert other.person == 1 and os.path.isfile(other.result) and other.frames > 0
+    texts = blender_env.draw_panel("SCOREHMR_PT_import").texts
+    assert any(t.startswith("Person 1: frames") for t in texts)
+    assert bpy.ops.scorehmr.import_person(person=1) == {"FINISHED"}
+    second = settings.source
+    assert second != main and second.name.endswith("person 1")
+    assert _core("takes").result_path(second) == os.path.abspath(other.result)
+    with pytest.raises(RuntimeError, match="no person 7"):
+        bpy.ops.scorehmr.import_person(person=7)
