@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Blender-version matrix of the add-on tests: one cached venv per bpy release (bpy, numpy<2, scipy
+# The Blender-version matrix of the add-on tests: one cached venv per bpy release (bpy, numpy<2, scipy,
 # pytest only: the add-on never imports torch; tests/pytest.ini puts the checkout on the path), then
 # tests/test_addon_*.py in each, each in its own process, its exit status checked.
 #   bash scripts/bpy_matrix.sh setup        create/update the venvs (idempotent, prints seconds taken)
