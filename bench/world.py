@@ -25,16 +25,17 @@ import os
 import numpy as np
 import torch
 
-from backend import metrics, world
+from backend import world
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.device import SOLVER_CPU_THREADS
 from backend.geometry import axis_angle_to_matrix, rot6d_to_matrix
-from backend.observation_noise import NoiseModel
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
 from backend.solver import camera_tensors, initial_state
-from backend.synthetic import observe_sequence
-from backend.train_prior import load_clips
+from scorehmr_research import metrics
+from scorehmr_research.observation_noise import NoiseModel
+from scorehmr_research.synthetic import observe_sequence
+from scorehmr_research.training_set import load_clips
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANKLES = (7, 8)

@@ -44,6 +44,7 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         row.prop(settings, "import_end")
         layout.prop(settings, "lens")
         layout.prop(settings, "people")
+        layout.prop(settings, "foot_lock")
         layout.operator("scorehmr.import_video", icon="FILE_MOVIE")
         if len(settings.persons):
             box = layout.box()
@@ -63,6 +64,7 @@ class SCOREHMR_PT_refine(_ScoreHMRPanel, bpy.types.Panel):
         layout = self.layout
         scene, settings = context.scene, context.scene.scorehmr
         layout.prop(settings, "source")
+        layout.prop(settings, "refine_contacts")
         arm = settings.source
         if is_smpl_armature(arm):
             selected = keying.selected_key_range(arm)

@@ -151,9 +151,9 @@ class Backend:
         return self.submit({"type": "run", "video": video, "out": out, "start": start, "end": end,
                             "options": options})
 
-    def refine(self, result, out, start, end, fixed, options):
+    def refine(self, result, out, start, end, fixed, options, contacts="auto"):
         return self.submit({"type": "refine", "result": result, "out": out, "start": int(start),
-                            "end": int(end), "fixed": fixed, "options": options})
+                            "end": int(end), "fixed": fixed, "contacts": contacts, "options": options})
 
     def shutdown(self, timeout=3.0):
         if self.alive():

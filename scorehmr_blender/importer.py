@@ -1,5 +1,10 @@
 """Turn a result file into scene content: clip, camera, SMPL armature, body mesh, first take.
 
+A result with ``cam_to_world`` (a static camera whose floor was found) is placed in its world:
+the armature and the camera both get the same transform, so the person stands on the floor at
+z = 0 and the camera sits at its height and tilt with its view of the body unchanged; a floor
+plane (hidden from renders) shows the ground. Without it the scene stays in the camera frame.
+
 Everything is created only once the result is in hand, and removed again if any step fails,
 so a failed or cancelled import leaves the scene as it was.
 """
@@ -8,6 +13,9 @@ import os
 import bpy
 import numpy as np
 
+from mathutils import Matrix
+
+from ..smplcore import axes
 from ..smplcore.result import MotionResult
 from . import anim_compat, armature, body, keying, takes
 
@@ -28,6 +36,9 @@ class _Created:
         for datablock in ordered:
             getattr(bpy.data, _DATA_COLLECTIONS[type(datablock).__name__]).remove(datablock)
 
+
+WORLD_NOTE = "scorehmr_world_note"   # custom property: why the import has no floor
+FLOOR_MARGIN = 1.5                   # metres of floor around the path of the root
 
 _DATA_COLLECTIONS = {"Object": "objects", "Mesh": "meshes", "Armature": "armatures", "Camera": "cameras",
                      "MovieClip": "movieclips", "Action": "actions", "Collection": "collections"}
@@ -54,6 +65,9 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         gaps = _mark_missing_person(scene, arm, mesh, result, created)
         clip = _load_clip(video_path, created) if video_path else None
         camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
+        if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:
+            _place_in_world(collection, f"Floor {stem}", result, (arm, camera), created)
+        arm[WORLD_NOTE] = result.world_note
         arm["scorehmr_video"] = os.path.abspath(video_path) if video_path else ""
         arm["scorehmr_body_model"] = model.path
     except BaseException:
@@ -194,6 +208,22 @@ def _create_camera(collection, name, result, clip, created):
     # the video camera sits at the origin looking along +Y, up +Z (smplcore.axes)
     obj.rotation_euler = (np.pi / 2, 0.0, 0.0)
     return obj
+
+
+def _place_in_world(collection, name, result, objects, created):
+    """Move the camera-frame scene into the result's world and lay a floor under the motion."""
+    to_world = axes.camera_scene_to_world(result.cam_to_world)
+    for obj in objects:
+        obj.matrix_world = Matrix(to_world.tolist()) @ obj.matrix_basis
+    m = np.asarray(result.cam_to_world, np.float64)
+    path = result.trans[result.valid] @ m[:3, :3].T + m[:3, 3]
+    (x0, y0), (x1, y1) = path[:, :2].min(0) - FLOOR_MARGIN, path[:, :2].max(0) + FLOOR_MARGIN
+    mesh = created.add(bpy.data.meshes.new(name))
+    mesh.from_pydata([(x0, y0, 0.0), (x1, y0, 0.0), (x1, y1, 0.0), (x0, y1, 0.0)], [], [(0, 1, 2, 3)])
+    floor = created.add(bpy.data.objects.new(name, mesh))
+    floor.hide_render = True   # a reference for the animator, not part of the shot
+    collection.objects.link(floor)
+    return floor
 
 
 def _set_scene_timing(scene, result, clip, camera):

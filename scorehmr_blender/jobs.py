@@ -34,7 +34,8 @@ def start_import(context, video_path, start=None, end=None, focal=None, person=N
     stem = os.path.splitext(os.path.basename(video_path))[0]
     server = backend(context)
     out = takes.new_result_path(stem)
-    job = server.run(video_path, out, _options(context, focal=focal, person=person), start=start, end=end)
+    job = server.run(video_path, out, _options(context, focal=focal, person=person,
+                                               foot_lock=context.scene.scorehmr.foot_lock), start=start, end=end)
     return tasks.JobTask("Import", job, on_discard=lambda: takes.release_result_path(out))
 
 
@@ -42,5 +43,6 @@ def start_refine(context, result_path, first, last, fixed):
     stem = os.path.splitext(os.path.basename(result_path))[0].rsplit("-", 1)[0]
     server = backend(context)
     out = takes.new_result_path(stem)
-    job = server.refine(result_path, out, first, last, fixed, _options(context))
+    job = server.refine(result_path, out, first, last, fixed, _options(context),
+                        contacts=context.scene.scorehmr.refine_contacts)
     return tasks.JobTask("Refine", job, on_discard=lambda: takes.release_result_path(out))

@@ -52,10 +52,22 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
     lens: bpy.props.FloatProperty(
         name="Lens (mm)", default=0.0, min=0.0, max=1000.0, precision=1,
         description="Focal length of the video camera as 35 mm equivalent (0: assume a 55 degree field of view)")
+    foot_lock: bpy.props.EnumProperty(
+        name="Foot Lock", default="auto",
+        description="Planted feet on the floor (static camera only; a moving camera keeps the camera frame)",
+        items=[("auto", "Auto", "Feet that are low and slow are planted: they stay put on the floor"),
+               ("always", "Always", "Every foot near the floor is planted"),
+               ("never", "Never", "No foot locking (the floor is still found)")])
 
     source: bpy.props.PointerProperty(
         name="SMPL Armature", type=bpy.types.Object, **_picker_filter(_poll_source),
         description="Armature created by Import Video / Import Result")
+    refine_contacts: bpy.props.EnumProperty(
+        name="Contacts", default="auto",
+        description="Foot contacts in the refined range (results with a floor)",
+        items=[("auto", "Auto", "Judged as in the import"),
+               ("force", "Force", "The lower foot is planted on every frame of the range"),
+               ("free", "Free", "No foot is planted in the range (jumps, slides)")])
     refine_start: bpy.props.IntProperty(
         name="Start", default=1, min=0, description="Used when no keyframe is selected and no preview range is set")
     refine_end: bpy.props.IntProperty(

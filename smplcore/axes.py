@@ -30,6 +30,16 @@ def blender_points_to_smpl(p):
     return np.asarray(p, dtype=np.float64) @ SMPL_TO_BLENDER
 
 
+def camera_scene_to_world(cam_to_world):
+    """(4, 4): the scene as imported in the camera frame (video camera at the origin looking
+    along +Y) -> the world of a result's ``cam_to_world`` (Z up, floor z = 0; already Blender's
+    axes). Applied to the armature and the camera alike, so the camera's view is unchanged."""
+    m = np.eye(4)
+    m[:3, :3] = np.asarray(cam_to_world, np.float64)[:3, :3] @ OPENCV_TO_BLENDER.T
+    m[:3, 3] = np.asarray(cam_to_world, np.float64)[:3, 3]
+    return m
+
+
 def root_rotation_to_blender(global_orient_matrix):
     """Map SMPL's global orientation (body frame -> camera frame) to the rotation that takes a
     Blender rest-pose armature (built with SMPL_TO_BLENDER) to its posed place in the world."""
