@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .body_model import BodyModel, BodyModelError
-from .camera import solve_translation
+from .camera import project, solve_translation
 from .checkpoints import load_prior
 from .device import cpu_threads
 from .condition import VISIBLE, make_condition
@@ -25,6 +25,8 @@ from . import world
 from .scorehmr import Observation, ScoreHMR, ScoreHMRConfig
 
 log = logging.getLogger(__name__)
+MAX_GROUNDED_REPROJECTION = 1.25  # grounded motion may fit the 2D landmarks this much worse (training clips:
+# right floors 0.98-1.17, a 19 deg wrong one 1.82; a wrong 20 deg floor also passed at 1.04)
 SEAM_MARGIN = 8       # frames held fixed on each side of a refined range
 MIN_VISIBLE = 6       # landmarks a frame needs to count as observed
 _CACHE = {}
@@ -173,15 +175,17 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", b
     x, trans = refined
     out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
     if find_floor and temporal:
-        x, trans, out["cam_to_world"], out["world_note"] = _ground(engine, x, trans, state, fps, progress,
-                                                                   should_cancel)
+        x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, progress,
+                                                                  should_cancel)
     out.update(poses=rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(), trans=trans.cpu().numpy())
     return out
 
 
-def _ground(engine, x, trans, state, fps, progress, should_cancel):
+def ground(engine, x, trans, state, fps, progress=None, should_cancel=None):
     """Floor of the solved motion, then the motion refined again standing on it (planted feet on
-    the floor, the floor fixing the body's distance). Returns (x, trans, cam_to_world, note)."""
+    the floor, the floor fixing the body's distance). A floor on which the motion no longer fits
+    its 2D landmarks is wrong (it drags the body away from them): then the motion stays as solved,
+    in the camera frame. Returns (x, trans, cam_to_world or None, note)."""
     try:
         floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, state.observed.cpu().numpy())
     except world.FloorError as exc:
@@ -194,10 +198,27 @@ def _ground(engine, x, trans, state, fps, progress, should_cancel):
                                      should_cancel=should_cancel)
     if refined is None:
         raise Cancelled()
+    before, after = (_reprojection_px(engine.body, *motion, state) for motion in ((x, trans), refined))
+    if after > MAX_GROUNDED_REPROJECTION * before:
+        log.warning("standing on the floor moves the body off its landmarks (%.1f -> %.1f px): no floor, "
+                    "the result stays in the camera frame", before, after)
+        return x, trans, None, (f"no floor found (standing on the best floor moves the body off the footage, "
+                                f"{before:.1f} -> {after:.1f} px): the motion is in the camera frame")
     x, trans = refined
     first = int(torch.nonzero(state.observed)[0, 0])
     pelvis = engine.body.rest_joints(state.betas[None])[0, 0] + trans[first]
     return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""
+
+
+@torch.no_grad()
+def _reprojection_px(body, x, trans, state):
+    """Confidence-weighted mean distance (px) of the body's landmarks to the detections."""
+    n = x.shape[0]
+    obs = state.obs
+    landmarks = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), state.betas.expand(n, -1), trans)
+    error = (project(landmarks, obs.focal, obs.principal) - obs.keypoints[..., :2]).norm(dim=-1)
+    weight = obs.keypoints[..., 2].clamp(0, 1)
+    return float((error * weight).sum() / weight.sum().clamp(min=1e-9))
 
 
 def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
