@@ -54,11 +54,16 @@ class ScoreHMRConfig:
     # world_depth_gain and weighted by world_depth_weight. With world_align the landmarks are
     # rotated and scaled onto the estimate once per window and iteration (closed form): they
     # then inform the articulated pose, not the global orientation or the body size.
+    # Off by default: on the rendered training views (bench/tune_guidance.py --renders, 12 views,
+    # 434 frames) weight 10 / 30 raised PA-MPJPE from 68.8 to 71.3 / 76.3 mm (sigma 0.2), and at
+    # sigma 0.05 it was neutral (68.75); there MediaPipe's world landmarks (82 mm) are much worse
+    # than our estimate (61 mm), since these clips' motion is in the prior's training data
     world: float = 0.0
     world_sigma: float = 0.2
-    world_depth_gain: float = 1.0
+    world_depth_gain: float = 1.47   # 1 / 0.68, measured on renders (data/world_noise_model.json)
     world_depth_weight: float = 1.0
     world_align: bool = True
+    init_world_steps: int = 0     # the initial estimate fused with the world landmarks first (solver.fuse_world)
     # pose smoothness: weight and order (1: pose velocity, as in the paper, with weight 30;
     # 2: pose acceleration, which leaves steady motion alone). It enters as an implicit step, so
     # large weights are stable; order 2 with 3000 chosen on training clips (bench/tune_guidance.py)

@@ -22,7 +22,7 @@ from .condition import VISIBLE, make_condition
 from .errors import BODY_MODEL_HINT, BackendError, Cancelled
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
 from . import world
-from .scorehmr import Observation, ScoreHMR, ScoreHMRConfig
+from .scorehmr import GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig
 
 log = logging.getLogger(__name__)
 MAX_GROUNDED_REPROJECTION = 1.25  # grounded motion may fit the 2D landmarks this much worse (training clips:
@@ -112,9 +112,10 @@ def world_evidence(world, kp):
     return torch.cat([world, (kp[..., 2] * present)[..., None]], -1)
 
 
-def initial_state(trained, shipped, body, kp, focal, principal, world=None) -> InitialState:
+def initial_state(trained, shipped, body, kp, focal, principal, world=None, config=None) -> InitialState:
     """Per-frame initial estimates, one shared shape, translation in closed form. ``world``:
-    MediaPipe's world landmarks (N, 33, 3), evidence for the guidance (None: not used)."""
+    MediaPipe's world landmarks (N, 33, 3), evidence for the guidance (None: not used), and with
+    ``config.init_world_steps`` fused into the estimate (``fuse_world``)."""
     n = kp.shape[0]
     observed = _observed(kp)
     if not observed.any():
@@ -129,7 +130,32 @@ def initial_state(trained, shipped, body, kp, focal, principal, world=None) -> I
         lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
     trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
     evidence = None if world is None else world_evidence(world, kp)
-    return InitialState(x, trans, betas, Observation(kp, focal, principal, cond, world=evidence), observed)
+    obs = Observation(kp, focal, principal, cond, world=evidence)
+    config = config or ScoreHMRConfig()
+    if evidence is not None and config.world and config.init_world_steps:
+        x = fuse_world(body, x, trans, betas, obs, config)
+        with torch.no_grad():
+            lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
+        trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
+    return InitialState(x, trans, betas, obs, observed)
+
+
+def fuse_world(body, x, trans, betas, obs, config, lr=0.02):
+    """The learned estimate moved toward MediaPipe's world landmarks (and kept on the 2D ones):
+    a few Adam steps per frame on the guidance's own keypoint and world terms, no prior. The
+    estimator sees only 2D; this adds MediaPipe's 3D where the two disagree."""
+    losses = GuidanceLosses(body, betas[None], obs, config, temporal=False)
+    x = x.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    with torch.enable_grad():
+        for i in range(config.init_world_steps):
+            if i % 5 == 0:
+                losses.update_world_alignment(x.detach())
+            loss = losses(x, trans)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return x.detach()
 
 
 def camera_tensors(n, focal_length, image_size, device):
@@ -161,7 +187,7 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", b
     if progress:
         progress("init", 0, n)
     state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device),
-                          world=world_landmarks)
+                          world=world_landmarks, config=config)
     if progress:
         progress("init", n, n)
     if should_cancel and should_cancel():

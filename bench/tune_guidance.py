@@ -68,7 +68,7 @@ def run_renders(views, trained, body, config, temporal=True):
         n = view["kp"].shape[0]
         focal, principal = camera_tensors(n, view["focal"], view["image_size"], "cpu")
         with torch.no_grad():
-            state = initial_state(trained, body, body, view["kp"], focal, principal, world=view["world"])
+            state = initial_state(trained, body, body, view["kp"], focal, principal, world=view["world"], config=config)
         x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=view["fps"],
                                           temporal=temporal)
         rot = rot6d_to_matrix(x.reshape(n, 24, 6))
@@ -93,16 +93,16 @@ def main():
                         help="FIELD=v1,v2,... over ScoreHMRConfig fields")
     parser.add_argument("--method", choices=["scorehmr_temporal", "smplify"], default="scorehmr_temporal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13], help="one random camera per clip and seed")
-    parser.add_argument("--renders", nargs="?", const=os.path.join(ROOT, "data", "renders", "train"), default=None,
-                        help="tune on these rendered training views instead (default data/renders/train)")
+    parser.add_argument("--renders", nargs="*", default=None,
+                        help="tune on the rendered training views in these folders instead (none given: data/renders/train)")
     parser.add_argument("--true-focal", action="store_true", help="with --renders: give the solver the render camera's "
                         "focal length (default: the pipeline's assumption, as bench/render_eval.py)")
     parser.add_argument("--out", default=None, help="default bench/results/tune_<method>[_renders].json")
     args = parser.parse_args()
     torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
     trained = load_prior(args.checkpoint)
-    if args.renders:
-        return tune_on_renders(args, trained)
+    if args.renders is not None:
+        return tune_on_renders(args, trained, args.renders or [os.path.join(ROOT, "data", "renders", "train")])
     overlap = set(args.clips) & set(trained.meta["heldout"])
     if overlap:
         sys.exit(f"refusing to tune on held-out clips: {sorted(overlap)}")
@@ -128,12 +128,12 @@ def main():
                   fh, indent=2)
 
 
-def tune_on_renders(args, trained):
-    if "heldout" in os.path.abspath(args.renders).split(os.sep):
+def tune_on_renders(args, trained, folders):
+    if any("heldout" in os.path.abspath(f).split(os.sep) for f in folders):
         sys.exit("refusing to tune on held-out renders")
-    views = [load_render(p, args.true_focal) for p in sorted(glob.glob(os.path.join(args.renders, "*.npz")))]
+    views = [load_render(p, args.true_focal) for f in folders for p in sorted(glob.glob(os.path.join(f, "*.npz")))]
     if not views:
-        sys.exit(f"no rendered views in {args.renders}")
+        sys.exit(f"no rendered views in {folders}")
     body = BodyModel.load()
     fields = [g.split("=")[0] for g in args.grid]
     values = [[_parse(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")]
@@ -143,9 +143,10 @@ def tune_on_renders(args, trained):
     rows = []
     for combo in itertools.product(*values):
         settings = dict(zip(fields, combo))
+        init, _ = run_renders(views, trained, body, replace(ScoreHMRConfig(), **settings, iterations=0))
         res, _ = run_renders(views, trained, body, replace(ScoreHMRConfig(), **settings))
-        rows.append({"settings": settings, **res})
-        print(f"{settings}: {res}", flush=True)
+        rows.append({"settings": settings, **res, "init": init})
+        print(f"{settings}: {res}  (its init: {init})", flush=True)
     out = args.out or os.path.join(ROOT, "bench", "results", "tune_scorehmr_temporal_renders.json")
     with open(out, "w") as fh:
         json.dump({"method": "scorehmr_temporal", "renders": sorted(v["name"] for v in views), "frames": frames,

@@ -93,19 +93,22 @@ def test_keypoint_loss_pulls_a_lifted_arm_down_to_its_keypoints(body):
     assert elbow_error(x1) < 0.5 * elbow_error(x0)
 
 
-def mediapipe_world(body, rot, tilt=0.15, scale=0.95):
+def mediapipe_world(body, rot, obs, tilt=0.15, scale=0.95):
     """World landmarks as MediaPipe reports them: hip-centred, metres, on a body of its own size,
-    tilted against the camera (the bias measured on real footage), full confidence."""
+    tilted against the camera (the bias measured on real footage), in the axes of a camera facing
+    the hips with the depth compressed as the default config expects, full confidence."""
     lm = hip_centred(body.landmarks(rot))
     c, s = math.cos(tilt), math.sin(tilt)
     r = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]])
-    return torch.cat([scale * lm @ r.T, torch.ones_like(lm[..., :1])], -1)
+    reported = scale * lm @ r.T @ ray_rotation(obs.keypoints, obs.focal, obs.principal)
+    reported[..., 2] /= ScoreHMRConfig().world_depth_gain
+    return torch.cat([reported, torch.ones_like(lm[..., :1])], -1)
 
 
 def test_world_landmark_loss_pulls_a_lifted_arm_toward_the_evidence(body):
     rot_true, trans = facing_camera(1)
     obs = observe(body, rot_true, trans)
-    obs.world = mediapipe_world(body, rot_true)
+    obs.world = mediapipe_world(body, rot_true, obs)
     rot_lifted, _ = facing_camera(1, left_shoulder_z=0.0)   # arm horizontal, the world landmarks say down
     losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0), temporal=False)
     rest = body.rest_joints(torch.zeros(1, 10))
