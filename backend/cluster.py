@@ -79,13 +79,11 @@ class ClipWorker:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.options = options
         self.load_error = None
-        started = time.perf_counter()
         try:
             # every clip would meet the same error: keep it and report it with each clip
             preload_models(options["device"], options["body_model"], options["checkpoint"])
         except Exception as exc:  # noqa: BLE001 - reported per clip by run_clip
             self.load_error = exc
-        self.load_seconds = time.perf_counter() - started
 
     def run_clip(self, video_path, out) -> dict:
         """Solve one clip into ``out``; never raises: a failure comes back as data."""
