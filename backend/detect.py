@@ -10,13 +10,13 @@ MediaPipe Pose follows one person; choosing *which* person is ``backend.track``'
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from backend import track, video
-from backend.errors import BackendError, Cancelled
+from backend.errors import BackendError
+from backend.job import JobContext
 from smplcore.protocol import SETUP_HINT
 from smplcore.skeleton import NUM_LANDMARKS
 
@@ -159,40 +159,37 @@ def hidden(frame, boxes):
 
 
 def detect_video(info: video.VideoInfo, first: int, stop: int | None, workers: int | None = None,
-                 progress=None, should_cancel=None, hide=None) -> Detections:
+                 job: JobContext | None = None, hide=None, stage="detect") -> Detections:
     """Landmarks for frames ``first <= n < stop`` of the video (``stop`` None: to its end).
 
-    ``progress(done, total)`` is called from this thread; ``should_cancel()`` is polled
-    every 50 ms and raises :class:`Cancelled`. The result does not depend on ``workers``
-    beyond MediaPipe's own frame-to-frame smoothing (see :class:`_ChunkedDetection`).
+    Progress goes to ``job`` as ``stage`` from this thread, which checks for cancellation every
+    50 ms. The result does not depend on ``workers`` beyond MediaPipe's own frame-to-frame
+    smoothing (see :class:`_ChunkedDetection`).
     ``hide`` (T, K, 4): per frame, boxes of people already found, painted over (see ``hidden``).
     """
-    should_cancel = should_cancel or (lambda: False)
+    job = job or JobContext()
     if stop is None:  # length unknown: one streaming pass, arrays grown as frames arrive
-        return _detect_unknown_length(info, first, progress, should_cancel)
-    job = _ChunkedDetection(info, first, stop, workers or default_workers(), hide)
-    job.start()
+        return _detect_unknown_length(info, first, job, stage)
+    chunks = _ChunkedDetection(info, first, stop, workers or default_workers(), hide)
+    chunks.start()
     try:
-        while job.running():
-            if should_cancel():
-                raise Cancelled()
-            if progress:
-                progress(job.done, stop - first)
-            job.wait(0.05)
+        while chunks.running():
+            job.check()
+            job.report(stage, chunks.done, stop - first)
+            chunks.wait(0.05)
     finally:
-        job.stop()
-    if job.failures:
-        raise job.failures[0]
-    if progress:
-        progress(job.done, stop - first)
-    if not job.decoded.any():
+        chunks.stop()
+    if chunks.failures:
+        raise chunks.failures[0]
+    job.report(stage, chunks.done, stop - first)
+    if not chunks.decoded.any():
         raise BackendError("unreadable_video", f"no frame in the range {first}..{stop - 1} could be decoded",
                            "check the frame range and that the file plays in a video player")
     # a truncated file ends early: keep what was decoded, frames lost mid-file count as not found
-    keep = slice(0, int(np.flatnonzero(job.decoded)[-1]) + 1)
-    return Detections(frame_index=np.arange(first, stop, dtype=np.int64)[keep], keypoints=job.keypoints[keep],
-                      world=job.world[keep], found=job.found[keep], image_size=info.image_size, fps=info.fps,
-                      appearance=job.appearance[keep], time_ms=job.time_ms[keep])
+    keep = slice(0, int(np.flatnonzero(chunks.decoded)[-1]) + 1)
+    return Detections(frame_index=np.arange(first, stop, dtype=np.int64)[keep], keypoints=chunks.keypoints[keep],
+                      world=chunks.world[keep], found=chunks.found[keep], image_size=info.image_size, fps=info.fps,
+                      appearance=chunks.appearance[keep], time_ms=chunks.time_ms[keep])
 
 
 class _ChunkedDetection:
@@ -281,14 +278,12 @@ class _ChunkedDetection:
             self._stop.set()
 
 
-def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
+def _detect_unknown_length(info, first, job, stage) -> Detections:
     frames, keypoints, world, found, colours, times = [], [], [], [], [], {}
     empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
-    last_report = 0.0
     with PoseDetector() as detector:
         for frame_number, frame in prefetched(video.iter_frames(info.path, first, None, on_time=times.__setitem__)):
-            if should_cancel():
-                raise Cancelled()
+            job.check()
             landmarks = detector(frame)
             frames.append(frame_number)
             found.append(landmarks is not None)
@@ -296,9 +291,7 @@ def _detect_unknown_length(info, first, progress, should_cancel) -> Detections:
             world.append(landmarks[1] if landmarks is not None else empty)
             colours.append(track.appearance(frame, landmarks[0]) if landmarks is not None
                            else np.zeros(track.APPEARANCE_SIZE, np.float32))
-            if progress and time.monotonic() - last_report > 0.1:
-                progress(len(frames), 0)
-                last_report = time.monotonic()
+            job.report(stage, len(frames), 0)
     if not frames:
         raise BackendError("unreadable_video", f"no frame from {first} on could be decoded",
                            "check the start frame and that the file plays in a video player")

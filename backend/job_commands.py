@@ -92,12 +92,12 @@ def solve_options(args) -> dict:
     return {name: getattr(args, name) for name in SOLVE_OPTIONS}
 
 
-def solve_clip(video_path, out, options: dict, progress=None):
+def solve_clip(video_path, out, options: dict, job=None):
     """One video into its result file(s): the one solve that ``run``, ``run-folder`` and the
-    cluster workers share."""
+    cluster workers share. ``job``: its backend.job.JobContext (progress, cancel)."""
     from backend.pipeline import run_video
 
-    return run_video(video_path, out, progress=progress, **options)
+    return run_video(video_path, out, job=job, **options)
 
 
 def wrote_message(out, result) -> str:
@@ -105,9 +105,11 @@ def wrote_message(out, result) -> str:
 
 
 def _run_one(video_path, out, args, label="") -> int:
+    from backend.job import JobContext
+
     bars = _ProgressBars(label)
     try:
-        result = solve_clip(video_path, out, solve_options(args), progress=bars)
+        result = solve_clip(video_path, out, solve_options(args), job=JobContext(bars))
     except (Exception, KeyboardInterrupt) as exc:
         bars.close()
         return _report_failure(exc, label)

@@ -22,6 +22,7 @@ from backend import camera_motion, detect, track, video
 from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
+from backend.job import JobContext
 from backend.output import check_output, index_path, person_path, write_text_atomically
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
@@ -107,30 +108,6 @@ def preload_models(device="auto", body_model=None, checkpoint=None):
     return _SolverPreload(_checked_inputs(device, body_model, checkpoint, defer_auto=True), body_model, checkpoint).get()
 
 
-class _Reporter:
-    """Adapts ``progress(stage, done, total)`` and the cancel event for the stages; ``abort()``
-    (optional) stops them too, e.g. when the models failed to load while detecting."""
-
-    def __init__(self, progress, cancel, abort=None):
-        self._progress = progress
-        self._cancel = cancel
-        self._abort = abort
-
-    def __call__(self, stage, done, total):
-        if self._progress is not None:
-            self._progress(stage, int(done), int(total))
-
-    def should_cancel(self) -> bool:
-        return (self._cancel is not None and self._cancel.is_set()) or (self._abort is not None and self._abort())
-
-    def check(self):
-        if self.should_cancel():
-            raise Cancelled()
-
-    def stage(self, name):
-        return lambda done, total: self(name, done, total)
-
-
 MAX_PEOPLE = 4              # detection passes with --person all (one more person each)
 MIN_TRACK_SECONDS = 0.5     # further tracks shorter than this are not written
 PERSON_CHOICES = ("main", "all")
@@ -170,22 +147,20 @@ def _padded(detections, total):
                                found=pad(detections.found), appearance=pad(detections.appearance))
 
 
-def detect_people(video_path, start=None, end=None, progress=None, cancel=None, abort=None, everyone=False,
-                  max_gap=None):
+def detect_people(video_path, start=None, end=None, job: JobContext | None = None, everyone=False, max_gap=None):
     """Decode + detect + identify: ``(info, detections of the first pass, persons main first)``.
 
     With ``everyone``, further passes paint out the people found so far (``detect.hidden``) and
     find the next one, until a pass finds nobody new or MAX_PEOPLE passes ran."""
-    report = _Reporter(progress, cancel, abort)
+    job = job or JobContext()
     info = video.probe(video_path)
     first, stop = video.frame_range(info, start, end)
     started = time.perf_counter()
-    passes = [detect.detect_video(info, first, stop, progress=report.stage("detect"),
-                                  should_cancel=report.should_cancel)]
+    passes = [detect.detect_video(info, first, stop, job=job)]
     total = passes[0].num_frames
     while everyone and len(passes) < MAX_PEOPLE:
-        extra = detect.detect_video(info, first, first + total, progress=report.stage("detect_others"),
-                                    should_cancel=report.should_cancel, hide=_hide_boxes(passes, total))
+        extra = detect.detect_video(info, first, first + total, job=job, hide=_hide_boxes(passes, total),
+                                    stage="detect_others")
         extra = _padded(extra, total)
         if extra.found.sum() < MIN_TRACK_SECONDS * info.fps:
             break
@@ -224,9 +199,9 @@ def _at_constant_rate(detections, people, info):
     return [p for p in people if p.valid.any()], detections, info
 
 
-def detect_person(video_path, start=None, end=None, progress=None, cancel=None, abort=None):
+def detect_person(video_path, start=None, end=None, job: JobContext | None = None):
     """The main person only: ``(info, detections, keypoints, valid)``, keypoints zero elsewhere."""
-    info, detections, people = detect_people(video_path, start, end, progress, cancel, abort)
+    info, detections, people = detect_people(video_path, start, end, job)
     return info, detections, people[0].keypoints, people[0].valid
 
 
@@ -244,13 +219,13 @@ def _chosen_people(people, person, fps):
 
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
-              focal=None, progress=None, cancel=None, overwrite=False, foot_lock="auto", person="main",
+              focal=None, job: JobContext | None = None, overwrite=False, foot_lock="auto", person="main",
               max_gap=None, publish_as=None) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
     person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
     keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
     renamed to, for the file names in the persons index (``serve`` writes a temporary file first)."""
-    report = _Reporter(progress, cancel)
+    job = job or JobContext()
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
@@ -265,9 +240,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
     preload = _SolverPreload(device, body_model, checkpoint)
     try:
-        info, detections, people = detect_people(video_path, start, end, progress, cancel,
-                                                 abort=lambda: preload.failed, everyone=person != "main",
-                                                 max_gap=max_gap)
+        with job.stopped_by(lambda: preload.failed):
+            info, detections, people = detect_people(video_path, start, end, job, everyone=person != "main",
+                                                     max_gap=max_gap)
     except Cancelled:
         if preload.failed:
             preload.get()  # raises the model-loading error that stopped detection
@@ -281,15 +256,14 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     results = []
     for number, someone in enumerate(chosen):
-        report.check()
+        job.check()
         # the main person spans the whole range (as a single-person run always did); others their own
         seen = np.flatnonzero(someone.valid)
         rows = slice(None) if number == 0 else slice(seen[0], seen[-1] + 1)
         keypoints, valid = someone.keypoints[rows], someone.valid[rows]
         solution = solver.solve_sequence(
             keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
-            body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
-            should_cancel=report.should_cancel, world_landmarks=someone.world[rows],
+            body_model_path=body_model, checkpoint_path=checkpoint, job=job, world_landmarks=someone.world[rows],
             find_floor=not motion.moving, foot_lock=foot_lock)
         note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
             else solution["world_note"]
@@ -300,7 +274,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
             cam_to_world=solution["cam_to_world"], world_note=note,
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
-    report.check()
+    job.check()
     paths = [out] + [check_output(person_path(out, k), (video_path, body_model, checkpoint), overwrite)
                      for k in range(1, len(results))]
     for result, path in zip(results, paths):
@@ -357,14 +331,14 @@ def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
 
 
 def refine_result(result_path, out, start, end, fixed=None, device="auto", body_model=None, checkpoint=None,
-                  progress=None, cancel=None, overwrite=False, contacts="auto") -> MotionResult:
+                  job: JobContext | None = None, overwrite=False, contacts="auto") -> MotionResult:
     """Re-solve source frames ``start..end`` (inclusive) of a result; every other frame is unchanged.
 
     ``fixed`` maps frame numbers to axis-angle poses (72,) the refined motion must pass through.
     ``contacts`` (results with a floor): auto, force (the lower foot planted on every frame of the
     range) or free (no foot planted there).
     """
-    report = _Reporter(progress, cancel)
+    job = job or JobContext()
     _check_choice("contacts", contacts, CONTACT_MODES)
     out = check_output(out, (result_path, body_model, checkpoint), overwrite)
     device = _checked_inputs(device, body_model, checkpoint)
@@ -378,7 +352,7 @@ def refine_result(result_path, out, start, end, fixed=None, device="auto", body_
     fixed = _fixed_poses(fixed, set(result.frame_index[rows].tolist()))
     solver = _solver()
     refined = solver.refine_range(result, start, end, fixed, device=device, body_model_path=body_model,
-                                  checkpoint_path=checkpoint, progress=report, should_cancel=report.should_cancel,
+                                  checkpoint_path=checkpoint, job=job,
                                   contacts=contacts)
     count = int(rows.sum())
     poses = np.asarray(refined["poses"], np.float32)
@@ -389,7 +363,7 @@ def refine_result(result_path, out, start, end, fixed=None, device="auto", body_
     updated = dataclasses.replace(result, poses=result.poses.astype(np.float32), trans=result.trans.astype(np.float32))
     updated.poses[rows] = poses
     updated.trans[rows] = trans
-    report.check()
+    job.check()
     _save(updated, out)
     return updated
 

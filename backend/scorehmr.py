@@ -29,6 +29,7 @@ import torch
 from .camera import project, solve_translation
 from .condition import VISIBLE, person_box
 from .geometry import rot6d_to_matrix
+from .job import JobContext
 from smplcore.skeleton import LANDMARK_INDEX
 
 FEET = (7, 8, 10, 11)  # ankles and balls of the feet
@@ -352,10 +353,12 @@ class ScoreHMR:
         return list(range(0, cfg.tau + 1, cfg.step)) if cfg.tau > 0 else [0]
 
     def refine_window(self, x, trans, betas, obs: Observation, temporal=True, fps=30.0, groups=1,
-                      groups_are_views=False, should_cancel=None):
+                      groups_are_views=False, job: JobContext | None = None):
         """Refine one batch: x (N, 144), trans (N, 3), N = groups x frames (group-major, see
-        GuidanceLosses). Returns refined (x, trans, loss history)."""
+        GuidanceLosses). Returns refined (x, trans, loss history); raises Cancelled when ``job``
+        is cancelled."""
         cfg, dm = self.config, self.diffusion
+        job = job or JobContext()
         c_emb = dm.denoiser.embed_condition(obs.condition if cfg.use_condition else None, x.shape[0])
         losses = GuidanceLosses(self.body, betas, obs, cfg, temporal=temporal, fps=fps, groups=groups,
                                 groups_are_views=groups_are_views)
@@ -367,8 +370,7 @@ class ScoreHMR:
         x = x.detach()
         trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal)
         for _ in range(cfg.iterations):
-            if should_cancel is not None and should_cancel():
-                break
+            job.check()
             if (cfg.foot_contact or obs.floor is not None) and temporal:
                 losses.update_contacts(x, trans)
             losses.update_world_alignment(x)
@@ -409,7 +411,7 @@ class ScoreHMR:
         return x.detach(), trans.detach(), history
 
     def refine_sequence(self, x, trans, betas, obs: Observation, fps=30.0, temporal=True, views=1,
-                        progress=None, should_cancel=None):
+                        job: JobContext | None = None):
         """Overlapping windows along time, a few refined together per batch (memory flat in
         the sequence length), blended at the seams; user-fixed rows come out exactly as given.
         With ``views`` > 1 the rows are simultaneous views (view-major) refined together."""
@@ -421,14 +423,12 @@ class ScoreHMR:
                              for s, e in spans for v in range(views)])
             groups = len(spans) * views
             rx, rt, _ = self.refine_window(x[idx], trans[idx], betas, obs.select(idx), temporal=temporal, fps=fps,
-                                           groups=groups, groups_are_views=views > 1, should_cancel=should_cancel)
+                                           groups=groups, groups_are_views=views > 1, job=job)
             rx, rt = rx.reshape(len(spans), views, -1, rx.shape[-1]), rt.reshape(len(spans), views, -1, 3)
             return list(zip(rx, rt))
 
         out = windowed(frames, x.reshape(views, frames, -1), trans.reshape(views, frames, -1), self.config,
-                       temporal, solve, per_batch, progress, should_cancel)
-        if out is None:
-            return None
+                       temporal, solve, per_batch, job)
         out_x, out_t = out[0].reshape(x.shape), out[1].reshape(trans.shape)
         for i, v in obs.fixed_x.items():
             out_x[i] = v
@@ -485,11 +485,12 @@ def smoothing_operator(length, strength, order, dtype, device):
     return _OPERATORS[key]
 
 
-def windowed(frames, x, trans, config, temporal, solve, per_batch=1, progress=None, should_cancel=None):
+def windowed(frames, x, trans, config, temporal, solve, per_batch=1, job: JobContext | None = None):
     """Cover ``frames`` with overlapping windows of ``config.window`` frames, hand them to
     ``solve(spans) -> [(x, trans) per span]`` ``per_batch`` at a time (x, trans: (views,
     frames, D)), and blend them with linear ramps over the overlaps. Without temporal terms
-    the windows are plain batches. Returns None when cancelled."""
+    the windows are plain batches. Progress goes to ``job`` as stage "refine"."""
+    job = job or JobContext()
     n, size, overlap = frames, config.window, config.overlap
     if not temporal:
         spans = [(s, min(n, s + size)) for s in range(0, n, size)]
@@ -506,19 +507,16 @@ def windowed(frames, x, trans, config, temporal, solve, per_batch=1, progress=No
     blend = temporal and len(spans) > 1
     out_x, out_t = torch.zeros_like(x), torch.zeros_like(trans)
     weight = torch.zeros(n, dtype=x.dtype, device=x.device)
-    if progress is not None:
-        progress("refine", 0, len(spans))
+    job.report("refine", 0, len(spans))
     for first in range(0, len(spans), per_batch):
-        if should_cancel is not None and should_cancel():
-            return None
+        job.check()
         batch = spans[first:first + per_batch]
         for (s, e), (rx, rt) in zip(batch, solve(batch)):
             w = _ramp(e - s, overlap if blend else 0, s > 0, e < n).to(x)
             out_x[:, s:e] += w[:, None] * rx
             out_t[:, s:e] += w[:, None] * rt
             weight[s:e] += w
-        if progress is not None:
-            progress("refine", min(first + per_batch, len(spans)), len(spans))
+        job.report("refine", min(first + per_batch, len(spans)), len(spans))
     return out_x / weight[:, None], out_t / weight[:, None]
 
 

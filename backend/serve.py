@@ -18,11 +18,11 @@ import traceback
 from dataclasses import dataclass, field
 
 from backend.errors import BackendError, Cancelled, as_backend_error
+from backend.job import JobContext
 from smplcore import protocol
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL_S = 0.1   # at most ten progress events a second per job
 SHUTDOWN_GRACE_S = 2.0      # the add-on kills the process after 3 s
 
 
@@ -31,7 +31,7 @@ class Job:
     id: object
     kind: str                  # "run" or "refine"
     args: dict                 # keyword arguments of the pipeline function
-    cancel: threading.Event = field(default_factory=threading.Event)
+    context: JobContext = field(default_factory=JobContext)  # the server's, with a listener, once submitted
     lock: threading.Lock = field(default_factory=threading.Lock)
     finished: bool = False
 
@@ -191,6 +191,7 @@ class Server:
             if job.id in self._jobs:
                 raise _bad(f"a job with id {job.id!r} is already queued or running", job.id,
                            "use a new id for every request")
+            job.context = JobContext(lambda stage, done, total: self._emit_progress(job, stage, done, total))
             self._jobs[job.id] = job
         self._queue.put(job)
 
@@ -203,7 +204,7 @@ class Server:
         with job.lock:
             if job.finished:
                 return
-            job.cancel.set()
+            job.context.cancel()
             job.finished = True  # the worker now publishes nothing for it
         self.emit({"type": "cancelled", "id": job.id})
         log.info("job %r cancelled", job.id)
@@ -246,20 +247,10 @@ class Server:
         except BaseException:  # noqa: BLE001 - nothing is left to tell; keep the thread alive
             pass
 
-    def _progress_reporter(self, job: Job):
-        last = {"event": (None, None, None), "time": 0.0}
-
-        def progress(stage, done, total):
-            now = time.monotonic()
-            event = (stage, done, total)
-            if event == last["event"] or (stage == last["event"][0] and done != total
-                                          and now - last["time"] < PROGRESS_INTERVAL_S):
-                return
-            last.update(event=event, time=now)
-            with job.lock:
-                if not job.finished:
-                    self.emit({"type": "progress", "id": job.id, "stage": stage, "done": done, "total": total})
-        return progress
+    def _emit_progress(self, job: Job, stage, done, total):
+        with job.lock:
+            if not job.finished:
+                self.emit({"type": "progress", "id": job.id, "stage": stage, "done": done, "total": total})
 
     def _execute(self, job: Job):
         out = job.args["out"]
@@ -267,8 +258,7 @@ class Server:
                                f".{os.path.basename(out)}.{os.getpid()}.partial")
         log.info("job %r: %s %s", job.id, job.kind, job.args.get("video_path") or job.args.get("result_path"))
         try:
-            if job.cancel.is_set():
-                raise Cancelled()
+            job.context.check()
             from backend import pipeline  # imported on first use: `serve` must answer hello at once
             from backend.output import check_output
 
@@ -277,11 +267,9 @@ class Server:
                       job.args.get("checkpoint"))
             check_output(out, inputs, job.args.get("overwrite", False))
             if job.kind == "run":
-                pipeline.run_video(**dict(job.args, out=partial), publish_as=out,
-                                   progress=self._progress_reporter(job), cancel=job.cancel)
+                pipeline.run_video(**dict(job.args, out=partial), publish_as=out, job=job.context)
             else:
-                pipeline.refine_result(**dict(job.args, out=partial), progress=self._progress_reporter(job),
-                                       cancel=job.cancel)
+                pipeline.refine_result(**dict(job.args, out=partial), job=job.context)
             extras = _extra_files(partial, out)
             for _, final in extras:  # the further persons' files obey the same rules as `out`
                 check_output(final, inputs, job.args.get("overwrite", False))

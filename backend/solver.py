@@ -19,9 +19,10 @@ from .camera import project, solve_translation
 from .checkpoints import load_prior
 from .device import cpu_threads
 from .condition import VISIBLE, make_condition
-from .errors import BODY_MODEL_HINT, BackendError, Cancelled
+from .errors import BODY_MODEL_HINT, BackendError
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
 from . import world
+from .job import JobContext
 from .scorehmr import GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig
 
 log = logging.getLogger(__name__)
@@ -175,39 +176,33 @@ def refine_range(*args, **kwargs):
 
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
-                   checkpoint_path=None, progress=None, should_cancel=None, config=None, temporal=True,
+                   checkpoint_path=None, job: JobContext | None = None, config=None, temporal=True,
                    world_landmarks=None, find_floor=True, foot_lock="auto"):
     """``world_landmarks`` (T, 33, 3): MediaPipe's world landmarks of the same frames, or None.
     With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
     motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
     ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig)."""
+    job = job or JobContext()
     body, shipped, trained = load_models(body_model_path, checkpoint_path, device)
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
     n = kp.shape[0]
-    if progress:
-        progress("init", 0, n)
+    job.report("init", 0, n)
     state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device),
                           world=world_landmarks, config=config)
-    if progress:
-        progress("init", n, n)
-    if should_cancel and should_cancel():
-        raise Cancelled()
+    job.report("init", n, n)
+    job.check()
     config = dataclasses.replace(config or ScoreHMRConfig(), foot_lock=foot_lock)
     engine = ScoreHMR(trained.diffusion, body, config)
-    refined = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
-                                     temporal=temporal, progress=progress, should_cancel=should_cancel)
-    if refined is None:
-        raise Cancelled()
-    x, trans = refined
+    x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
+                                      temporal=temporal, job=job)
     out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
     if find_floor and temporal:
-        x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, progress,
-                                                                  should_cancel)
+        x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, job)
     out.update(poses=rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(), trans=trans.cpu().numpy())
     return out
 
 
-def ground(engine, x, trans, state, fps, progress=None, should_cancel=None):
+def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     """Floor of the solved motion, then the motion refined again standing on it (planted feet on
     the floor, the floor fixing the body's distance). A floor on which the motion no longer fits
     its 2D landmarks is wrong (it drags the body away from them): then the motion stays as solved,
@@ -220,10 +215,7 @@ def ground(engine, x, trans, state, fps, progress=None, should_cancel=None):
     log.info("floor: camera %.2f m above it, pitch %.1f deg, roll %.1f deg (%d of %d planted points on it)",
              floor.height, *world.camera_tilt(world.cam_to_world(floor))[:2], floor.inliers, floor.planted)
     obs = dataclasses.replace(state.obs, floor=world.floor_tensor(floor, trans))
-    refined = engine.refine_sequence(x, trans, state.betas[None], obs, fps=fps, progress=progress,
-                                     should_cancel=should_cancel)
-    if refined is None:
-        raise Cancelled()
+    refined = engine.refine_sequence(x, trans, state.betas[None], obs, fps=fps, job=job or JobContext())
     before, after = (_reprojection_px(engine.body, *motion, state) for motion in ((x, trans), refined))
     if after > MAX_GROUNDED_REPROJECTION * before:
         log.warning("standing on the floor moves the body off its landmarks (%.1f -> %.1f px): no floor, "
@@ -248,7 +240,7 @@ def _reprojection_px(body, x, trans, state):
 
 
 def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
-                 progress=None, should_cancel=None, config=None, contacts="auto"):
+                 job: JobContext | None = None, config=None, contacts="auto"):
     """Re-solve frames start..end (inclusive, source numbering) of ``result``, on its floor when it
     has one (``contacts`` auto | force | free inside the range, see ScoreHMRConfig.foot_lock).
     Returns poses (count, 72) and trans (count, 3) for exactly those frames."""
@@ -277,11 +269,7 @@ def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None,
         obs = dataclasses.replace(obs, floor=world.floor_tensor(world.floor_from_cam_to_world(result.cam_to_world), trans),
                                   contact_override=override)
     engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
-    refined = engine.refine_sequence(x, trans, betas[None], obs, fps=float(result.mocap_framerate),
-                                     progress=progress, should_cancel=should_cancel)
-    if refined is None:
-        raise Cancelled()
-    x, trans = refined
+    x, trans = engine.refine_sequence(x, trans, betas[None], obs, fps=float(result.mocap_framerate), job=job)
     keep = slice(rows[0] - lo, rows[-1] - lo + 1)
     m = keep.stop - keep.start
     return {"poses": rot6d_to_axis_angle(x[keep].reshape(m, 24, 6)).reshape(m, 72).cpu().numpy(),

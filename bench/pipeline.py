@@ -27,6 +27,7 @@ import time
 
 from backend import detect, pipeline, video
 from backend.errors import BackendError
+from backend.job import JobContext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,7 +80,7 @@ def end_to_end_pass(info, first, stop, device, checkpoint, person="main"):
     with tempfile.TemporaryDirectory() as folder:
         try:
             pipeline.run_video(info.path, os.path.join(folder, "bench.npz"), start=first, end=stop - 1,
-                               device=device, checkpoint=checkpoint, progress=progress, person=person)
+                               device=device, checkpoint=checkpoint, job=JobContext(progress), person=person)
         except (BackendError, ImportError) as exc:  # no solver or no trained prior yet
             failure = f"{type(exc).__name__}: {exc}"
     ended = max(span[1] for span in spans.values()) if failure and spans else time.perf_counter()

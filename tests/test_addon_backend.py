@@ -1,7 +1,6 @@
 """The add-on against a live ``python -m backend serve`` subprocess (the repository's .venv
 Python): cancel, a backend dying mid-run, backend errors, and (once the solver exists) the full
 Import Video -> Refine Selected Frames loop."""
-import importlib.util
 import os
 import sys
 import threading
@@ -15,7 +14,6 @@ import pytest
 from smplcore.result import MotionResult
 
 VIDEO = os.path.join(blender_env.ROOT, "tests", "data", "walk_excerpt.mp4")
-HAS_SOLVER = importlib.util.find_spec("backend.solver") is not None
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(VIDEO), reason="no test video")
 
@@ -103,7 +101,6 @@ def test_no_backend_python_is_a_clear_error(backend_prefs, tmp_path):
         bpy.ops.scorehmr.import_video(filepath=VIDEO)
 
 
-@pytest.mark.skipif(not HAS_SOLVER, reason="backend/solver.py not there yet")
 def test_import_video_then_refine_rekeys_only_that_range():
     assert bpy.ops.scorehmr.import_video(filepath=VIDEO) == {"FINISHED"}
     arm = bpy.context.scene.scorehmr.source

@@ -3,7 +3,6 @@
 ``tests/data/walk_excerpt.mp4`` (see data/README.md): 130 frames, 960x540, 30 fps; MediaPipe
 follows a walking woman on frames 0-100, loses her as she leaves the frame, then finds a man.
 """
-import importlib.util
 import math
 import os
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from backend import detect, pipeline, track, video
 from backend.device import resolve_device
 from backend.errors import BackendError, Cancelled, as_backend_error
+from backend.job import JobContext
 from smplcore.protocol import ERROR_EXIT_CODES
 from smplcore.result import MotionResult, ResultFileError
 from smplcore.rotations import axis_angle_to_matrix
@@ -23,9 +23,6 @@ from smplcore.skeleton import LANDMARK_INDEX
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXCERPT = os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4")
 WOMAN_LAST_FRAME = 100  # MediaPipe follows her on frames 0..100 of the excerpt
-HAS_SOLVER = importlib.util.find_spec("backend.solver") is not None
-needs_solver = pytest.mark.skipif(not HAS_SOLVER, reason="backend/solver.py (the ScoreHMR engine, issue 5) "
-                                  "has not landed yet; these tests run once it exists")
 
 
 def _excerpt_frames(count, start=0):
@@ -180,14 +177,16 @@ def test_parallel_detection_matches_one_sequential_pass(monkeypatch):
 
 def test_detection_stops_promptly_when_cancelled():
     info = video.probe(EXCERPT)
-    calls = []
+    reports = []
 
-    def cancel_after_a_few_checks():
-        calls.append(1)
-        return len(calls) > 3
+    def cancel_after_a_few_reports(stage, done, total):
+        reports.append(done)
+        if len(reports) > 3:
+            job.cancel()
 
+    job = JobContext(cancel_after_a_few_reports, interval=0.0)
     with pytest.raises(Cancelled):
-        detect.detect_video(info, 0, 130, should_cancel=cancel_after_a_few_checks)
+        detect.detect_video(info, 0, 130, job=job)
 
 
 # --- errors, devices, focal length ---------------------------------------------------------
@@ -294,11 +293,10 @@ def reprojection_errors(result: MotionResult):
     return np.array(errors), np.array(heights)
 
 
-@needs_solver
 def test_run_on_real_footage_fits_the_detections(tmp_path):
     out = tmp_path / "walk.npz"
     stages = []
-    pipeline.run_video(EXCERPT, out, device="cpu", progress=lambda stage, done, total: stages.append(stage))
+    pipeline.run_video(EXCERPT, out, device="cpu", job=JobContext(lambda stage, done, total: stages.append(stage)))
     result = MotionResult.load(out)
     assert result.num_frames == 130 and result.valid.sum() == WOMAN_LAST_FRAME + 1
     assert result.mocap_framerate == 30.0 and tuple(result.image_size) == (960, 540)
@@ -308,7 +306,6 @@ def test_run_on_real_footage_fits_the_detections(tmp_path):
     assert np.mean(errors / heights) < REPROJECTION_BOUND, f"mean reprojection error {errors.mean():.1f} px"
 
 
-@needs_solver
 def test_refine_changes_only_the_range_and_stays_continuous(tmp_path):
     first = tmp_path / "walk.npz"
     pipeline.run_video(EXCERPT, first, end=59, device="cpu")

@@ -1,6 +1,5 @@
 """Geometry of bench/multiview.py: estimates made in one calibrated camera's frame map into the
 world and into other views exactly, and the cross-view measures vanish for consistent views."""
-import importlib.util
 import math
 import os
 
@@ -10,11 +9,9 @@ import torch
 
 from backend.body_model import BodyModel
 from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d
+from bench import multiview as mv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("bench_multiview", os.path.join(ROOT, "bench", "multiview.py"))
-mv = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mv)
 
 
 def _camera(name, yaw_deg, distance=3.5):

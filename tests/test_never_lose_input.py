@@ -12,6 +12,7 @@ import pytest
 
 from backend import pipeline
 from backend.errors import BackendError
+from backend.job import JobContext
 from backend.output import check_output
 from smplcore import protocol
 from smplcore.result import MotionResult
@@ -117,7 +118,7 @@ def test_bad_inputs_fail_before_the_first_frame_is_detected(tmp_path):
         stages = []
         with pytest.raises(BackendError) as caught:
             pipeline.run_video(video, tmp_path / "out.npz", device="cpu",
-                               progress=lambda stage, done, total: stages.append(stage), **options)
+                               job=JobContext(lambda stage, done, total: stages.append(stage)), **options)
         assert caught.value.code == code
         assert "detect" not in stages, f"{code} was found only after detection started"
 

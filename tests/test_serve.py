@@ -1,5 +1,4 @@
 """``python -m backend serve`` as the add-on drives it: a real process, JSON lines over pipes."""
-import importlib.util
 import os
 import queue
 import subprocess
@@ -14,9 +13,6 @@ from smplcore.result import MotionResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXCERPT = os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4")
-needs_solver = pytest.mark.skipif(importlib.util.find_spec("backend.solver") is None,
-                                  reason="backend/solver.py (the ScoreHMR engine, issue 5) has not landed yet; "
-                                         "these tests run once it exists")
 
 
 class Served:
@@ -130,7 +126,6 @@ def test_shutdown_stops_a_running_job_and_exits(served, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@needs_solver
 def test_run_then_refine_through_the_protocol(served, tmp_path):
     out = tmp_path / "walk.npz"
     served.send({"type": "run", "id": "walk", "video": EXCERPT, "out": str(out), "end": 59,
