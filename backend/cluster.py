@@ -73,15 +73,17 @@ class ClipWorker:
     """One worker of the pool (a Ray actor): loads the models once, then solves clips."""
 
     def __init__(self, options: dict, verbose: bool):
+        from backend.models import ModelCache
         from backend.pipeline import preload_models
 
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.options = options
+        self.models = ModelCache()   # this worker's, for its lifetime
         self.load_error = None
         try:
             # every clip would meet the same error: keep it and report it with each clip
-            preload_models(options["device"], options["body_model"], options["checkpoint"])
+            preload_models(self.models, options["device"], options["body_model"], options["checkpoint"])
         except Exception as exc:  # noqa: BLE001 - reported per clip by run_clip
             self.load_error = exc
 
@@ -94,7 +96,7 @@ class ClipWorker:
         try:
             if self.load_error is not None:
                 raise self.load_error
-            result = solve_clip(video_path, out, self.options)
+            result = solve_clip(video_path, out, self.options, model_cache=self.models)
         except Exception as exc:  # noqa: BLE001 - every failure is reported with its code
             return {"status": "failed", "failure": describe_failure(exc), "seconds": time.perf_counter() - started,
                     **where}

@@ -92,24 +92,25 @@ def solve_options(args) -> dict:
     return {name: getattr(args, name) for name in SOLVE_OPTIONS}
 
 
-def solve_clip(video_path, out, options: dict, job=None):
+def solve_clip(video_path, out, options: dict, job=None, model_cache=None):
     """One video into its result file(s): the one solve that ``run``, ``run-folder`` and the
-    cluster workers share. ``job``: its backend.job.JobContext (progress, cancel)."""
+    cluster workers share. ``job``: its backend.job.JobContext (progress, cancel);
+    ``model_cache``: the caller's backend.models.ModelCache (None: load for this clip)."""
     from backend.pipeline import run_video
 
-    return run_video(video_path, out, job=job, **options)
+    return run_video(video_path, out, job=job, model_cache=model_cache, **options)
 
 
 def wrote_message(out, result) -> str:
     return f"wrote {out}: {result.num_frames} frames, person seen on {int(result.valid.sum())}"
 
 
-def _run_one(video_path, out, args, label="") -> int:
+def _run_one(video_path, out, args, label="", model_cache=None) -> int:
     from backend.job import JobContext
 
     bars = _ProgressBars(label)
     try:
-        result = solve_clip(video_path, out, solve_options(args), job=JobContext(bars))
+        result = solve_clip(video_path, out, solve_options(args), job=JobContext(bars), model_cache=model_cache)
     except (Exception, KeyboardInterrupt) as exc:
         bars.close()
         return _report_failure(exc, label)
@@ -160,6 +161,7 @@ def print_summary(counts):
 
 
 def run_folder(args) -> int:
+    from backend.models import ModelCache
     from backend.video import VIDEO_EXTENSIONS
 
     _setup_logging(args.verbose)
@@ -179,13 +181,14 @@ def run_folder(args) -> int:
 
         return run_folder_on_cluster(clips, args)
     first_failure, counts = 0, {"done": 0, "skipped": 0, "failed": 0}
+    models = ModelCache()  # loaded by the first video, kept for the others
     for position, (name, video_path, out) in enumerate(clips, 1):
         label = clip_label(position, len(clips), name)
         if clip_done(out):
             print(f"{label}skipped, {out} exists", file=sys.stderr)
             counts["skipped"] += 1
             continue
-        status = _run_one(video_path, out, args, label)
+        status = _run_one(video_path, out, args, label, models)
         if status == ERROR_EXIT_CODES["cancelled"]:
             return status
         counts["done" if status == 0 else "failed"] += 1

@@ -23,6 +23,7 @@ from backend.checkpoints import check_checkpoint_file
 from backend.device import resolve_device
 from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
 from backend.job import JobContext
+from backend.models import ModelCache, Models
 from backend.output import check_output, index_path, person_path, write_text_atomically
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
@@ -39,16 +40,6 @@ DEFAULT_HORIZONTAL_FOV_DEG = 55.0
 def default_focal_length(image_width: int) -> float:
     """Focal length in pixels for :data:`DEFAULT_HORIZONTAL_FOV_DEG`."""
     return 0.5 * image_width / math.tan(math.radians(DEFAULT_HORIZONTAL_FOV_DEG) / 2)
-
-
-def _solver():
-    try:
-        return importlib.import_module("backend.solver")
-    except ModuleNotFoundError as exc:
-        if exc.name != "backend.solver":
-            raise
-        raise BackendError("internal", "this backend has no solver (backend/solver.py is missing)",
-                           "update the add-on: the installation is incomplete") from exc
 
 
 def _checked_inputs(device, body_model, checkpoint, defer_auto=False):
@@ -69,24 +60,22 @@ def _checked_inputs(device, body_model, checkpoint, defer_auto=False):
     return resolve_device(device)
 
 
-class _SolverPreload:
+class _ModelPreload:
     """Import torch, resolve the device and load the models in a thread while the video is
     detected: seconds on a cold start that would otherwise come after detection. The job takes
     them from here; an error met here is raised to the job as it would have been met there."""
 
-    def __init__(self, device, body_model, checkpoint):
-        self._args = (device, body_model, checkpoint)
+    def __init__(self, cache: ModelCache, device, body_model, checkpoint):
+        self._args = (cache, device, body_model, checkpoint)
         self._loaded = self._error = None
-        self._thread = threading.Thread(target=self._load, name="preload-solver", daemon=True)
+        self._thread = threading.Thread(target=self._load, name="preload-models", daemon=True)
         self._thread.start()
 
     def _load(self):
-        device, body_model, checkpoint = self._args
+        cache, device, body_model, checkpoint = self._args
         try:
-            device = resolve_device(device)
-            solver = _solver()
-            solver.load_models(body_model, checkpoint, device)
-            self._loaded = solver, device
+            importlib.import_module("backend.solver")  # torch and the engine's imports, here too
+            self._loaded = cache.get(body_model, checkpoint, resolve_device(device))
         except BaseException as exc:  # noqa: BLE001 - handed to the job in get()
             self._error = exc
 
@@ -94,18 +83,19 @@ class _SolverPreload:
     def failed(self) -> bool:
         return self._error is not None
 
-    def get(self):
-        """``(solver module, device)`` once loaded."""
+    def get(self) -> Models:
+        """The loaded models."""
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self._loaded
 
 
-def preload_models(device="auto", body_model=None, checkpoint=None):
-    """Load the solver's models now: a long-lived worker does this once, and every job it runs
-    afterwards in this process finds them loaded. ``(solver module, device)``."""
-    return _SolverPreload(_checked_inputs(device, body_model, checkpoint, defer_auto=True), body_model, checkpoint).get()
+def preload_models(cache: ModelCache, device="auto", body_model=None, checkpoint=None) -> Models:
+    """Load the models into ``cache`` now: a long-lived worker does this once, and every job it
+    runs afterwards with that cache finds them loaded."""
+    return _ModelPreload(cache, _checked_inputs(device, body_model, checkpoint, defer_auto=True), body_model,
+                         checkpoint).get()
 
 
 MAX_PEOPLE = 4              # detection passes with --person all (one more person each)
@@ -220,11 +210,12 @@ def _chosen_people(people, person, fps):
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
               focal=None, job: JobContext | None = None, overwrite=False, foot_lock="auto", person="main",
-              max_gap=None, publish_as=None) -> MotionResult:
+              max_gap=None, publish_as=None, model_cache: ModelCache | None = None) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
     person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
     keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
-    renamed to, for the file names in the persons index (``serve`` writes a temporary file first)."""
+    renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
+    ``model_cache``: where the models come from (None: loaded for this job only)."""
     job = job or JobContext()
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
@@ -238,7 +229,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
                                "give the focal length in pixels, or leave --focal out to assume a 55 degree "
                                "horizontal field of view")
     device = _checked_inputs(device, body_model, checkpoint, defer_auto=True)
-    preload = _SolverPreload(device, body_model, checkpoint)
+    preload = _ModelPreload(model_cache or ModelCache(), device, body_model, checkpoint)
     try:
         with job.stopped_by(lambda: preload.failed):
             info, detections, people = detect_people(video_path, start, end, job, everyone=person != "main",
@@ -252,7 +243,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     motion = camera_motion.measure(video_path, decoded, chosen[0].keypoints)
     if motion.moving:
         log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
-    solver, device = preload.get()
+    models = preload.get()
+    from backend import solver
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     results = []
     for number, someone in enumerate(chosen):
@@ -262,8 +254,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         rows = slice(None) if number == 0 else slice(seen[0], seen[-1] + 1)
         keypoints, valid = someone.keypoints[rows], someone.valid[rows]
         solution = solver.solve_sequence(
-            keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
-            body_model_path=body_model, checkpoint_path=checkpoint, job=job, world_landmarks=someone.world[rows],
+            keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, models=models, job=job,
+            world_landmarks=someone.world[rows],
             find_floor=not motion.moving, foot_lock=foot_lock)
         note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
             else solution["world_note"]
@@ -331,7 +323,8 @@ def _fixed_poses(fixed, frames_in_range) -> dict[int, np.ndarray]:
 
 
 def refine_result(result_path, out, start, end, fixed=None, device="auto", body_model=None, checkpoint=None,
-                  job: JobContext | None = None, overwrite=False, contacts="auto") -> MotionResult:
+                  job: JobContext | None = None, overwrite=False, contacts="auto",
+                  model_cache: ModelCache | None = None) -> MotionResult:
     """Re-solve source frames ``start..end`` (inclusive) of a result; every other frame is unchanged.
 
     ``fixed`` maps frame numbers to axis-angle poses (72,) the refined motion must pass through.
@@ -350,10 +343,10 @@ def refine_result(result_path, out, start, end, fixed=None, device="auto", body_
                            f"(it holds {int(result.frame_index[0])}..{int(result.frame_index[-1])})",
                            "choose a frame range inside the imported motion")
     fixed = _fixed_poses(fixed, set(result.frame_index[rows].tolist()))
-    solver = _solver()
-    refined = solver.refine_range(result, start, end, fixed, device=device, body_model_path=body_model,
-                                  checkpoint_path=checkpoint, job=job,
-                                  contacts=contacts)
+    from backend import solver
+
+    models = (model_cache or ModelCache()).get(body_model, checkpoint, device)
+    refined = solver.refine_range(result, start, end, fixed, models=models, job=job, contacts=contacts)
     count = int(rows.sum())
     poses = np.asarray(refined["poses"], np.float32)
     trans = np.asarray(refined["trans"], np.float32)

@@ -110,6 +110,7 @@ class Server:
         self._jobs = {}             # id -> Job, queued or running
         self._jobs_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._models = None         # the session's ModelCache: models load once per session
         self._worker = threading.Thread(target=self._work, name="jobs", daemon=True)
         self._worker.start()
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
@@ -260,16 +261,19 @@ class Server:
         try:
             job.context.check()
             from backend import pipeline  # imported on first use: `serve` must answer hello at once
+            from backend.models import ModelCache
             from backend.output import check_output
 
             # the job itself writes `partial`; the final path is checked here, against its inputs
             inputs = (job.args.get("video_path") or job.args.get("result_path"), job.args.get("body_model"),
                       job.args.get("checkpoint"))
             check_output(out, inputs, job.args.get("overwrite", False))
+            self._models = self._models or ModelCache()
             if job.kind == "run":
-                pipeline.run_video(**dict(job.args, out=partial), publish_as=out, job=job.context)
+                pipeline.run_video(**dict(job.args, out=partial), publish_as=out, job=job.context,
+                                   model_cache=self._models)
             else:
-                pipeline.refine_result(**dict(job.args, out=partial), job=job.context)
+                pipeline.refine_result(**dict(job.args, out=partial), job=job.context, model_cache=self._models)
             extras = _extra_files(partial, out)
             for _, final in extras:  # the further persons' files obey the same rules as `out`
                 check_output(final, inputs, job.args.get("overwrite", False))

@@ -8,21 +8,19 @@ refine_range: re-solve a frame range of an existing result, continuous with its 
 """
 import dataclasses
 import logging
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .body_model import BodyModel, BodyModelError
 from .camera import project, solve_translation
-from .checkpoints import load_prior
-from .device import cpu_threads
 from .condition import VISIBLE, make_condition
-from .errors import BODY_MODEL_HINT, BackendError
+from .device import cpu_threads
+from .errors import BackendError
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
 from . import world
 from .job import JobContext
+from .models import Models, load_models
 from .scorehmr import GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig
 
 log = logging.getLogger(__name__)
@@ -30,31 +28,6 @@ MAX_GROUNDED_REPROJECTION = 1.25  # grounded motion may fit the 2D landmarks thi
 # right floors 0.98-1.17, a 19 deg wrong one 1.82; a wrong 20 deg floor also passed at 1.04)
 SEAM_MARGIN = 8       # frames held fixed on each side of a refined range
 MIN_VISIBLE = 6       # landmarks a frame needs to count as observed
-_CACHE = {}
-_CACHE_LOCK = threading.Lock()  # a preloading thread and the job may ask at once: load once
-
-
-def load_models(body_model_path, checkpoint_path, device):
-    """(body, shipped body, trained prior), loaded once per (files, device) and kept."""
-    with _CACHE_LOCK:
-        return _load_models(body_model_path, checkpoint_path, device)
-
-
-def _load_models(body_model_path, checkpoint_path, device):
-    key = (body_model_path, checkpoint_path, device)
-    if key not in _CACHE:
-        try:
-            body = BodyModel.load(body_model_path, device=device)
-        except BodyModelError as exc:
-            raise BackendError("bad_body_model", str(exc), BODY_MODEL_HINT) from exc
-        trained = load_prior(checkpoint_path, device=device)
-        # the estimator predicts betas of the shipped model; load it only when it is not the body
-        shipped = body if body_model_path is None else BodyModel.load(None, device=device)
-        _CACHE.clear()
-        _CACHE[key] = (body, shipped, trained)
-    return _CACHE[key]
-
-
 def transfer_betas(src, betas, dst):
     """Betas on ``dst`` whose rest skeleton best matches ``src``'s for ``betas`` (linear least
     squares on the 24 rest joints); identity when both are the same model."""
@@ -175,16 +148,18 @@ def refine_range(*args, **kwargs):
         return _refine_range(*args, **kwargs)
 
 
-def _solve_sequence(keypoints_2d, image_size, focal_length, fps, device="cpu", body_model_path=None,
-                   checkpoint_path=None, job: JobContext | None = None, config=None, temporal=True,
-                   world_landmarks=None, find_floor=True, foot_lock="auto"):
-    """``world_landmarks`` (T, 33, 3): MediaPipe's world landmarks of the same frames, or None.
+def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models | None = None,
+                    job: JobContext | None = None, config=None, temporal=True, world_landmarks=None,
+                    find_floor=True, foot_lock="auto"):
+    """``models`` None: the shipped ones, on the CPU. ``world_landmarks`` (T, 33, 3):
+    MediaPipe's world landmarks of the same frames, or None.
     With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
     motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
     ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig)."""
     job = job or JobContext()
-    body, shipped, trained = load_models(body_model_path, checkpoint_path, device)
-    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(device))
+    models = models or load_models()
+    body, shipped, trained = models.body, models.shipped, models.trained
+    kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(models.device))
     n = kp.shape[0]
     job.report("init", 0, n)
     state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device),
@@ -239,13 +214,16 @@ def _reprojection_px(body, x, trans, state):
     return float((error * weight).sum() / weight.sum().clamp(min=1e-9))
 
 
-def _refine_range(result, start, end, fixed, device="cpu", body_model_path=None, checkpoint_path=None,
-                 job: JobContext | None = None, config=None, contacts="auto"):
-    """Re-solve frames start..end (inclusive, source numbering) of ``result``, on its floor when it
-    has one (``contacts`` auto | force | free inside the range, see ScoreHMRConfig.foot_lock).
-    Returns poses (count, 72) and trans (count, 3) for exactly those frames."""
-    dev = torch.device(device)
-    body, _, trained = load_models(body_model_path, checkpoint_path, device)
+def _refine_range(result, start, end, fixed, models: Models | None = None, job: JobContext | None = None,
+                  config=None, contacts="auto"):
+    """Re-solve frames start..end (inclusive, source numbering) of ``result`` with ``models``
+    (None: the shipped ones, on the CPU), on its floor when it has one (``contacts`` auto | force
+    | free inside the range, see ScoreHMRConfig.foot_lock). Returns poses (count, 72) and trans
+    (count, 3) for exactly those frames."""
+    models = models or load_models()
+    models.check_result_body(result)
+    dev = torch.device(models.device)
+    body, trained = models.body, models.trained
     frames = result.frame_index
     rows = np.nonzero((frames >= start) & (frames <= end))[0]
     lo, hi = max(0, rows[0] - SEAM_MARGIN), min(len(frames), rows[-1] + 1 + SEAM_MARGIN)

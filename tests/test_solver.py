@@ -103,3 +103,28 @@ def test_resume_without_training_state_refuses_instead_of_starting_over(tmp_path
                              "open_clips.npz")
         train([clips], str(out), steps=1, resume=True)
     assert out.read_bytes() == b"an existing checkpoint"
+
+
+def test_refining_a_result_of_another_body_model_is_refused():
+    from backend.models import ModelCache
+    from smplcore.result import MotionResult
+
+    models = ModelCache().get(None, None, "cpu")
+    t = 12
+    result = MotionResult(poses=np.zeros((t, 72), np.float32), trans=np.tile([0, 0, 3.0], (t, 1)).astype(np.float32),
+                          betas=np.zeros(10, np.float32), mocap_framerate=30.0, frame_index=np.arange(t),
+                          valid=np.ones(t, bool), keypoints_2d=np.ones((t, 33, 3), np.float32), focal_length=800.0,
+                          image_size=np.array([640, 480]), body_model="SMPL_NEUTRAL:0123abcd")
+    with pytest.raises(BackendError) as err:
+        solver.refine_range(result, 2, 8, {}, models=models)
+    assert err.value.code == "bad_body_model"
+    assert "SMPL_NEUTRAL:0123abcd" in err.value.message and models.body.model_id in err.value.message
+
+
+def test_a_model_cache_loads_once_per_files_and_device():
+    from backend.models import ModelCache
+
+    cache = ModelCache()
+    first = cache.get(None, None, "cpu")
+    assert cache.get(None, None, "cpu") is first
+    assert first.shipped is first.body and first.device == "cpu"
