@@ -7,7 +7,7 @@ import time
 
 
 from smplcore import protocol
-from test_serve import EXCERPT, ROOT, Served, needs_solver
+from test_serve import EXCERPT, ROOT, Served
 
 
 def _bare_python(folder, broken_numpy=False):
@@ -68,7 +68,6 @@ def test_the_job_thread_survives_a_broken_numpy(tmp_path):
         served.close()
 
 
-@needs_solver
 def test_heartbeat_fills_the_silent_stages(tmp_path):
     served = Served()
     try:
