@@ -10,11 +10,25 @@ import torch
 from smplcore.skeleton import NUM_LANDMARKS
 
 CONDITION_DIM = NUM_LANDMARKS * 3 + 3
-VISIBLE = 0.3  # landmarks below this confidence do not shape the box and are zeroed
+VISIBLE = 0.3      # landmarks below this confidence do not shape the box and are zeroed
+MIN_VISIBLE = 6    # visible landmarks a frame needs to count as showing the person
+
+
+def observed(kp: torch.Tensor) -> torch.Tensor:
+    """(..., 33, 3) -> (...) bool: the frame shows the person (enough visible landmarks)."""
+    return (kp[..., 2] > VISIBLE).sum(-1) >= MIN_VISIBLE
+
+
+def person_size(points: torch.Tensor) -> torch.Tensor:
+    """(..., K, 2) pixels -> (...): the larger side of the points' 2D bounding box: the unit
+    landmark errors, the detector noise and the condition are measured in
+    (``smplcore.image.person_size`` in numpy)."""
+    return (points.amax(-2) - points.amin(-2)).amax(-1)
 
 
 def person_box(kp: torch.Tensor, min_conf: float = VISIBLE):
-    """Centre (N, 2) and size (N,) of the box around confident landmarks."""
+    """Centre (N, 2) and size (N,) of the box around confident landmarks (``person_size`` of
+    those; any two of them make a box, as the prior was trained with)."""
     visible = kp[..., 2] > min_conf
     big = torch.finfo(kp.dtype).max
     lo = torch.where(visible[..., None], kp[..., :2], torch.full_like(kp[..., :2], big)).amin(1)

@@ -62,3 +62,20 @@ def axis_angle_to_rot6d(aa: torch.Tensor) -> torch.Tensor:
 
 def rot6d_to_axis_angle(x: torch.Tensor) -> torch.Tensor:
     return matrix_to_axis_angle(rot6d_to_matrix(x))
+
+
+def axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (..., 3, 3) by ``angle`` (radians) about the principal axis 'x', 'y' or 'z'."""
+    c, s, z, o = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle), torch.ones_like(angle)
+    rows = {
+        "x": [o, z, z, z, c, -s, z, s, c],
+        "y": [c, z, s, z, o, z, -s, z, c],
+        "z": [c, -s, z, s, c, z, z, z, o],
+    }[axis.lower()]
+    return torch.stack(rows, -1).reshape(angle.shape + (3, 3))
+
+
+def geodesic_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle (radians) of the rotation between rotation matrices ``a`` and ``b`` (..., 3, 3)."""
+    cos = ((a.transpose(-1, -2) @ b).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    return torch.arccos(cos.clamp(-1, 1))

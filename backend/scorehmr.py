@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .camera import project, solve_translation
-from .condition import VISIBLE, person_box
+from .condition import VISIBLE, observed, person_box
 from .geometry import rot6d_to_matrix
 from .job import JobContext
 from smplcore.skeleton import LANDMARK_INDEX
@@ -135,7 +135,7 @@ class GuidanceLosses:
         # residuals are measured in units of the person's 2D size; where the person was not
         # seen, the typical size of the window stands in
         _, size = person_box(obs.keypoints)
-        seen = (conf > VISIBLE).sum(1) >= 4
+        seen = observed(obs.keypoints)
         typical = size[seen].median() if seen.any() else size.new_tensor(500.0)
         self.size = torch.where(seen, size, typical).clamp(min=20.0)
         self.fps = fps

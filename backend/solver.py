@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .camera import project, solve_translation
-from .condition import VISIBLE, make_condition
+from .condition import make_condition, observed
 from .device import cpu_threads
 from .errors import BackendError
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 MAX_GROUNDED_REPROJECTION = 1.25  # grounded motion may fit the 2D landmarks this much worse (training clips:
 # right floors 0.98-1.17, a 19 deg wrong one 1.82; a wrong 20 deg floor also passed at 1.04)
 SEAM_MARGIN = 8       # frames held fixed on each side of a refined range
-MIN_VISIBLE = 6       # landmarks a frame needs to count as observed
 def transfer_betas(src, betas, dst):
     """Betas on ``dst`` whose rest skeleton best matches ``src``'s for ``betas`` (linear least
     squares on the 24 rest joints); identity when both are the same model."""
@@ -38,23 +37,19 @@ def transfer_betas(src, betas, dst):
     return torch.linalg.lstsq(a, target.reshape(-1, 1)).solution[:, 0]
 
 
-def _observed(kp):
-    return (kp[..., 2] > VISIBLE).sum(-1) >= MIN_VISIBLE
-
-
-def _bridge(x, observed):
+def _bridge(x, seen):
     """Fill unobserved frames by linear interpolation (6D and translation) between the nearest
     observed frames; the ends hold the nearest observed value."""
-    idx = torch.nonzero(observed).flatten()
-    if len(idx) == len(observed):
+    idx = torch.nonzero(seen).flatten()
+    if len(idx) == len(seen):
         return x
-    frames = torch.arange(len(observed), dtype=x.dtype, device=x.device)
-    pos = torch.searchsorted(idx, torch.arange(len(observed), device=x.device)).clamp(1, max(len(idx) - 1, 1))
+    frames = torch.arange(len(seen), dtype=x.dtype, device=x.device)
+    pos = torch.searchsorted(idx, torch.arange(len(seen), device=x.device)).clamp(1, max(len(idx) - 1, 1))
     lo, hi = idx[pos - 1], idx[pos.clamp(max=len(idx) - 1)]
     span = (hi - lo).clamp(min=1).to(x.dtype)
     w = ((frames - lo.to(x.dtype)) / span).clamp(0, 1)[:, None]
     filled = (1 - w) * x[lo] + w * x[hi]
-    return torch.where(observed[:, None], x, filled)
+    return torch.where(seen[:, None], x, filled)
 
 
 def initial_estimate(init, body, kp, focal, principal, chunk=2048):
@@ -91,18 +86,18 @@ def initial_state(trained, shipped, body, kp, focal, principal, world=None, conf
     MediaPipe's world landmarks (N, 33, 3), evidence for the guidance (None: not used), and with
     ``config.init_world_steps`` fused into the estimate (``fuse_world``)."""
     n = kp.shape[0]
-    observed = _observed(kp)
-    if not observed.any():
+    seen = observed(kp)
+    if not seen.any():
         raise BackendError("no_person", "no frame has enough visible body landmarks to solve",
                            "the whole body should be visible in at least part of the video")
     x, betas_per_frame, cond = initial_estimate(trained.init, shipped, kp, focal, principal)
     # one body shape per track: the confidence-weighted mean over observed frames
-    w = kp[..., 2].mean(1) * observed
+    w = kp[..., 2].mean(1) * seen
     betas = transfer_betas(shipped, (betas_per_frame * w[:, None]).sum(0) / w.sum(), body)
-    x = _bridge(x, observed)
+    x = _bridge(x, seen)
     with torch.no_grad():
         lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
-    trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
+    trans = _bridge(solve_translation(lm, kp, focal, principal), seen)
     evidence = None if world is None else world_evidence(world, kp)
     obs = Observation(kp, focal, principal, cond, world=evidence)
     config = config or ScoreHMRConfig()
@@ -110,8 +105,8 @@ def initial_state(trained, shipped, body, kp, focal, principal, world=None, conf
         x = fuse_world(body, x, trans, betas, obs, config)
         with torch.no_grad():
             lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
-        trans = _bridge(solve_translation(lm, kp, focal, principal), observed)
-    return InitialState(x, trans, betas, obs, observed)
+        trans = _bridge(solve_translation(lm, kp, focal, principal), seen)
+    return InitialState(x, trans, betas, obs, seen)
 
 
 def fuse_world(body, x, trans, betas, obs, config, lr=0.02):

@@ -56,10 +56,11 @@ import torch
 
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.geometry import rot6d_to_matrix
+from backend.geometry import geodesic_angle, rot6d_to_matrix
 from backend.scorehmr import ScoreHMR, ScoreHMRConfig
 from backend.solver import initial_state
 from scorehmr_research import metrics
+from smplcore.image import person_size
 from tools import calibrate_noise as cn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +86,7 @@ def prepare(cache=cn.CACHE, stride=1):
     keypoints = np.where(found[..., None, None], keypoints, 0.0)
     uv = keypoints[..., :2].transpose(1, 2, 0, 3)                          # (T, 33, V, 2)
     weight = keypoints[..., 2].transpose(1, 2, 0) * found.T[:, None]
-    size = np.where(found, cn.person_size(keypoints[..., :2]), 1.0).T[:, None]
+    size = np.where(found, person_size(keypoints[..., :2]), 1.0).T[:, None]
     cameras = cn.refine_principal_points(cameras, uv, weight, size)
     reference, inliers = cn.triangulate_robust(cameras, uv, weight, size)
     referenced = inliers.sum(-1) >= 3
@@ -131,12 +132,6 @@ def world_landmarks(body, x, trans, betas, camera):
     return to_world(body.landmarks(rot, betas.expand(n, -1), trans), camera)
 
 
-def angle_deg(a, b):
-    """Angle (degrees) of the rotation between rotation matrices a and b (..., 3, 3)."""
-    cos = ((a.transpose(-1, -2) @ b).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    return torch.rad2deg(torch.arccos(cos.clamp(-1, 1)))
-
-
 def reprojection_px(world, camera, keypoints, min_conf=CONFIDENT, only=None):
     """Mean distance (px) between world points (T, 33, 3) projected by ``camera`` (distortion
     included) and detections (T, 33, 3) whose visibility exceeds ``min_conf`` (and where
@@ -167,9 +162,9 @@ def disagreement(body, estimates, cameras, betas_common):
         pelvis[v] = to_world(own[:, 0] + trans, cameras[v])
     out = {"joint_deg": [], "pose_mm": [], "root_deg": [], "pelvis_mm": []}
     for a, b in itertools.combinations(sorted(estimates), 2):
-        out["joint_deg"].append(float(angle_deg(rot[a][:, 1:], rot[b][:, 1:]).mean()))
+        out["joint_deg"].append(float(torch.rad2deg(geodesic_angle(rot[a][:, 1:], rot[b][:, 1:])).mean()))
         out["pose_mm"].append(float((rel[a] - rel[b]).norm(dim=-1).mean() * 1000))
-        out["root_deg"].append(float(angle_deg(world_root[a], world_root[b]).mean()))
+        out["root_deg"].append(float(torch.rad2deg(geodesic_angle(world_root[a], world_root[b])).mean()))
         out["pelvis_mm"].append(float((pelvis[a] - pelvis[b]).norm(dim=-1).mean() * 1000))
     return {k: float(np.mean(v)) for k, v in out.items()}
 

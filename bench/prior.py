@@ -20,7 +20,8 @@ from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.geometry import matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from scorehmr_research import metrics
 from scorehmr_research.joint_limits import inside_limits
-from scorehmr_research.observation_noise import NoiseModel, person_size, summarize
+from backend.condition import person_size
+from scorehmr_research.observation_noise import NoiseModel, summarize
 from scorehmr_research.synthetic import MotionBank, SyntheticObservations
 from scorehmr_research.training_set import load_clips
 

@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..smplcore.rotations import shortest_arc
 from ..smplcore.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, children
 from . import anim_compat
 
@@ -143,19 +144,6 @@ def _main_child(j):
     return {0: 3, 9: 12}.get(j, kids[0] if kids else None)
 
 
-def _swing(a, b):
-    """Smallest rotation taking direction a onto direction b (3x3)."""
-    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
-    axis, cos = np.cross(a, b), float(np.dot(a, b))
-    if np.linalg.norm(axis) < 1e-9:
-        if cos > 0:
-            return np.eye(3)
-        ortho = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
-        return np.array(Matrix.Rotation(np.pi, 3, ortho / np.linalg.norm(ortho)))
-    angle = np.arctan2(np.linalg.norm(axis), cos)
-    return np.array(Matrix.Rotation(angle, 3, axis / np.linalg.norm(axis)))
-
-
 def rest_alignment(source, target, mapping):
     """Per mapped joint, the rotation that turns the target bone's rest direction onto SMPL's
     (T vs A pose); bones without a mapped child inherit their mapped ancestor's."""
@@ -174,7 +162,7 @@ def rest_alignment(source, target, mapping):
         src = np.array(_world_rest(source, JOINT_NAMES[child]).translation - _world_rest(source, name).translation)
         tgt = np.array(_world_rest(target, mapping[JOINT_NAMES[child]]).translation
                        - _world_rest(target, mapping[name]).translation)
-        aligned[name] = _swing(tgt, src)
+        aligned[name] = shortest_arc(tgt, src)
     return aligned
 
 

@@ -1,6 +1,8 @@
 """Accuracy measures used by the benchmarks (DESIGN §7). Joints in metres in, millimetres out."""
 import torch
 
+from backend.condition import VISIBLE
+
 
 def mpjpe(pred, true):
     """Mean per-joint position error after aligning the pelvis (N, J, 3) -> mm."""
@@ -52,7 +54,7 @@ def true_contacts(feet_world, up, fps, speed=0.25, height=0.04):
     return (v < speed) & low[1:] & low[:-1]
 
 
-def reprojection_px(uv, keypoints, min_conf=0.3):
+def reprojection_px(uv, keypoints, min_conf=VISIBLE):
     """Mean 2D distance (px) to the detections that are confident."""
     mask = keypoints[..., 2] > min_conf
     return float((uv - keypoints[..., :2]).norm(dim=-1)[mask].mean())

@@ -16,6 +16,7 @@ import os
 
 import torch
 
+from backend.condition import person_size
 from smplcore.skeleton import LANDMARK_INDEX, LANDMARK_MIRROR, LANDMARK_NAMES
 
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "noise_model.json")
@@ -32,12 +33,6 @@ OCCLUSION_PARTS = {  # what a prop, the frame edge or the body itself hides
     **{f"{s}_leg": [f"{s}_{p}" for p in _LEG[1:]] for s in ("left", "right")},
     **{f"{s}_side": [n for n in LANDMARK_NAMES if n.startswith(s) or n == f"mouth_{s}"] for s in ("left", "right")},
 }
-
-
-def person_size(kp2d: torch.Tensor) -> torch.Tensor:
-    """(..., 33, 2) -> (...): the larger side of the landmarks' 2D bounding box, the unit of sigma."""
-    extent = kp2d.amax(-2) - kp2d.amin(-2)
-    return extent.amax(-1)
 
 
 class NoiseModel:

@@ -9,8 +9,9 @@ import math
 import numpy as np
 import torch
 
-from backend.condition import make_condition
-from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d
+from backend.camera import project
+from backend.condition import make_condition, person_size
+from backend.geometry import axis_angle_to_matrix, axis_rotation, matrix_to_rot6d
 from smplcore.skeleton import JOINT_INDEX, MIRROR, NUM_JOINTS
 
 from .joint_limits import sample_within_limits
@@ -47,21 +48,6 @@ def mirror(rotmats: torch.Tensor) -> torch.Tensor:
     return m @ rotmats[..., list(MIRROR), :, :] @ m
 
 
-def yaw_matrix(angle: torch.Tensor) -> torch.Tensor:
-    c, s, z, o = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle), torch.ones_like(angle)
-    return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(angle.shape + (3, 3))
-
-
-def _rx(a):
-    c, s, z, o = torch.cos(a), torch.sin(a), torch.zeros_like(a), torch.ones_like(a)
-    return torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
-
-
-def _rz(a):
-    c, s, z, o = torch.cos(a), torch.sin(a), torch.zeros_like(a), torch.ones_like(a)
-    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
-
-
 class SyntheticObservations:
     def __init__(self, bank: MotionBank, body, noise_model=None, generator=None,
                  limit_pose_fraction=0.1, recombine_prob=0.3, mirror_prob=0.5):
@@ -95,7 +81,7 @@ class SyntheticObservations:
             body_rot[:, 0] = rot[wide][:, 0]
             rot[wide] = body_rot
         # any heading: yaw about the world vertical
-        rot[:, 0] = yaw_matrix(self._rand(n) * 2 * math.pi) @ rot[:, 0]
+        rot[:, 0] = axis_rotation("y", self._rand(n) * 2 * math.pi) @ rot[:, 0]
         return rot
 
     def sample_cameras(self, n):
@@ -106,7 +92,7 @@ class SyntheticObservations:
         pitch = (-15 + 40 * self._rand(n)) * math.pi / 180     # mostly looking slightly down
         roll = torch.randn((n,), generator=self.g) * 4 * math.pi / 180
         y_down = torch.diag(torch.tensor([1.0, -1.0, -1.0]))     # Y-up world -> OpenCV camera facing -Z
-        r_wc = _rz(roll) @ _rx(-pitch) @ y_down
+        r_wc = axis_rotation("z", roll) @ axis_rotation("x", -pitch) @ y_down
         return r_wc, focal, size
 
     def batch(self, n):
@@ -124,12 +110,10 @@ class SyntheticObservations:
         trans = pelvis - rest[:, 0]
         with torch.no_grad():
             lm3d = self.body.landmarks(rot_cam, betas, trans, rest_joints=rest)
-        z = lm3d[..., 2].clamp(min=0.1)
         principal = size / 2
-        kp = focal[:, None, None] * lm3d[..., :2] / z[..., None] + principal[:, None]
-        box = (kp.amax(1) - kp.amin(1)).amax(1)
+        kp = project(lm3d, focal, principal)
         if self.noise is not None:
-            obs = self.noise.apply(kp, box, generator=self.g)
+            obs = self.noise.apply(kp, person_size(kp), generator=self.g)
         else:
             obs = torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
         inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[:, None, 0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[:, None, 1])
@@ -176,14 +160,14 @@ def observe_sequence(poses, trans, body, noise, generator, fps=30.0, image_size=
     cam[1] = height
     r_wc = look_at(cam, centre)
     if roll_deg:
-        r_wc = _rz(torch.tensor(math.radians(roll_deg))) @ r_wc
+        r_wc = axis_rotation("z", torch.tensor(math.radians(roll_deg))) @ r_wc
     rot_cam = rot.clone()
     rot_cam[:, 0] = r_wc @ rot[:, 0]
     trans_cam = (r_wc @ (rest[0, 0] + trans - cam).T).T - rest[0, 0]
     with torch.no_grad():
         lm = body.landmarks(rot_cam, betas.expand(t, -1), trans_cam, rest_joints=rest)
     principal = size / 2
-    kp = focal * lm[..., :2] / lm[..., 2:3].clamp(min=0.1) + principal
+    kp = project(lm, torch.tensor(focal), principal)
     obs = noise.apply(kp, generator=g, temporal=True, fps=fps) if noise is not None else \
         torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
     inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[1])

@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 
-_Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+from smplcore import axes
+from smplcore.body_model_file import default_body_model_path, load_body_model_file
+from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 
 def _files(paths):
@@ -25,9 +27,9 @@ def _files(paths):
 def load_clips(paths, amass_z_up=False, exclude=(), only=None, with_trans=False):
     """{clip name: (T, 72) axis-angle poses, Y-up world}; names containing an ``exclude``
     string are left out (held out), or only those in ``only`` are kept. ``with_trans`` gives
-    {name: (poses, trans (T, 3) or None)} instead."""
-    from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-
+    {name: (poses, trans (T, 3) or None)} instead. AMASS's Z-up world is turned about the
+    pelvis of the shipped body at rest, as the AMASS importer does."""
+    pelvis = load_body_model_file(default_body_model_path()).rest_joints()[0] if amass_z_up else None
     clips = {}
     for path in _files(paths):
         with np.load(path, allow_pickle=False) as data:
@@ -43,8 +45,9 @@ def load_clips(paths, amass_z_up=False, exclude=(), only=None, with_trans=False)
             p, t = poses[span], None if trans is None else trans[span]
             if amass_z_up:
                 p = p.copy()
-                p[:, :3] = matrix_to_axis_angle(_Z_UP_TO_Y_UP @ axis_angle_to_matrix(p[:, :3]))
-                t = None if t is None else t @ _Z_UP_TO_Y_UP.T
+                root, turned = axes.z_up_to_y_up(axis_angle_to_matrix(p[:, :3]), np.zeros((len(p), 3)) if t is None else t,
+                                                 pelvis)
+                p[:, :3], t = matrix_to_axis_angle(root), None if t is None else turned
             clips[name] = (p, t) if with_trans else p
     if not clips:
         raise ValueError(f"no motion clips found in {list(paths)}")

@@ -48,3 +48,26 @@ def root_rotation_to_blender(global_orient_matrix):
 
 def root_rotation_from_blender(world_rotation):
     return OPENCV_TO_BLENDER.T @ np.asarray(world_rotation) @ SMPL_TO_BLENDER
+
+
+# point in a Z-up world (AMASS) -> point in the Y-up world of SMPL's body frame and of the
+# training clips: a quarter turn about X (keeps handedness)
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def turn_smpl_world(rotation, global_orient, trans, pelvis):
+    """A posed SMPL body in a world turned by ``rotation`` (3, 3): its global orientation
+    (..., 3, 3) turns with the world, and so does its translation (..., 3) — about the pelvis's
+    rest position ``pelvis`` (3,), which SMPL's root rotation pivots about:
+    trans' = R (trans + p) - p."""
+    rotation = np.asarray(rotation, dtype=np.float64)
+    pelvis = np.asarray(pelvis, dtype=np.float64)
+    return rotation @ np.asarray(global_orient), (np.asarray(trans) + pelvis) @ rotation.T - pelvis
+
+
+def z_up_to_y_up(global_orient, trans, pelvis):
+    return turn_smpl_world(Z_UP_TO_Y_UP, global_orient, trans, pelvis)
+
+
+def y_up_to_z_up(global_orient, trans, pelvis):
+    return turn_smpl_world(Z_UP_TO_Y_UP.T, global_orient, trans, pelvis)

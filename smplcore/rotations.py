@@ -112,7 +112,48 @@ def quaternion_continuity(q):
     return q
 
 
+def axis_rotation(axis, angle):
+    """Rotation matrices (..., 3, 3) by ``angle`` (radians, any shape) about the principal axis
+    'x', 'y' or 'z'."""
+    c, s = np.cos(angle), np.sin(angle)
+    one, zero = np.ones_like(c), np.zeros_like(c)
+    rows = {
+        "x": [one, zero, zero, zero, c, -s, zero, s, c],
+        "y": [c, zero, s, zero, one, zero, -s, zero, c],
+        "z": [c, -s, zero, s, c, zero, zero, zero, one],
+    }[axis.lower()]
+    return np.stack(rows, -1).reshape(np.shape(c) + (3, 3))
+
+
+def euler_to_matrix(angles_deg, order):
+    """Euler angles (degrees; ``angles_deg[..., i]`` about axis ``order[i]``, e.g. "ZXY") to
+    matrices, composed as written left to right: R = R_order[0] @ R_order[1] @ ... (the form BVH
+    and ASF/AMC store rotations in)."""
+    angles = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    out = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
+    for i, axis in enumerate(order):
+        out = out @ axis_rotation(axis, angles[..., i])
+    return out
+
+
+def shortest_arc(a, b):
+    """The smallest rotation (3, 3) taking direction ``a`` onto direction ``b``. Opposite
+    directions: a half turn about an axis perpendicular to ``a`` (any such turn is smallest)."""
+    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    axis, cos = np.cross(a, b), float(a @ b)
+    sin = np.linalg.norm(axis)
+    if sin < 1e-9:
+        if cos > 0:
+            return np.eye(3)
+        ortho = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        return axis_angle_to_matrix(ortho / np.linalg.norm(ortho) * np.pi)
+    return axis_angle_to_matrix(axis / sin * np.arctan2(sin, cos))
+
+
 def geodesic_angle(a, b):
-    """Angle (radians) of the rotation between rotation matrices ``a`` and ``b`` (..., 3, 3)."""
+    """Angle (radians, in [0, pi]) of the rotation between rotation matrices ``a`` and ``b``
+    (..., 3, 3): the size of the change, unlike a difference of axis-angle vectors."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     cos = (np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1.0) / 2.0
     return np.arccos(np.clip(cos, -1.0, 1.0))

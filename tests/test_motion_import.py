@@ -23,7 +23,7 @@ from scorehmr_research.motion.amass import import_amass
 from scorehmr_research.motion.asf_amc import import_asf_amc
 from scorehmr_research.motion.bvh import import_bvh
 from scorehmr_research.motion.canonical import lowest_foot_point
-from scorehmr_research.motion.convert import Z_UP_TO_Y_UP
+from smplcore.axes import Z_UP_TO_Y_UP
 from scorehmr_research.motion.deepmimic import import_deepmimic
 from scorehmr_research.motion.joint_positions import import_joint_positions
 from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_research.observation_noise import DEFAULT_PATH, NoiseModel, _linear_recurrence, person_size, summarize
+from backend.condition import person_size
+from scorehmr_research.observation_noise import DEFAULT_PATH, NoiseModel, _linear_recurrence, summarize
 from smplcore.skeleton import LANDMARK_INDEX, LANDMARK_MIRROR
 from tools import calibrate_noise as calib
 

@@ -30,6 +30,7 @@ import pickle
 import numpy as np
 from scipy.optimize import nnls
 
+from smplcore.rotations import axis_angle_to_matrix, shortest_arc
 from smplcore.skeleton import (
     HAND_JOINT_NAMES, JOINT_NAMES, LANDMARK_NAMES, NUM_HAND_JOINTS, NUM_JOINTS, PARENTS, SMPLH_JOINT_NAMES,
     SMPLH_PARENTS)
@@ -160,7 +161,7 @@ class TPoser:
     def _align(self, bone, towards, direction):
         start = self.head(bone)
         d = self.head(towards) - start
-        self._rotate_subtree(bone, rotation_between(d / np.linalg.norm(d), direction), start)
+        self._rotate_subtree(bone, shortest_arc(d, direction), start)
 
     def _palm_down(self, side, arm_axis):
         """Twist about the forearm so the index knuckle is in front of the pinky knuckle."""
@@ -169,7 +170,7 @@ class TPoser:
         forward = np.array([0.0, -1.0, 0.0])  # anny's front
         angle = np.arctan2(np.cross(across, forward) @ arm_axis, across @ forward)
         self.twist_deg = getattr(self, "twist_deg", []) + [np.degrees(angle)]
-        self._rotate_subtree(f"lowerarm02.{side}", axis_angle(arm_axis * angle), self.head(f"lowerarm02.{side}"))
+        self._rotate_subtree(f"lowerarm02.{side}", axis_angle_to_matrix(arm_axis * angle), self.head(f"lowerarm02.{side}"))
 
 
     def _point(self, bone, vertex):
@@ -190,7 +191,7 @@ class TPoser:
                 start = self.head(bone)
                 end = self.head(bones[k + 1]) if k < 2 else self._point(bone, self.tip_vertices[side, finger])
                 v = end - start
-                self._rotate_subtree(bone, rotation_between(v / np.linalg.norm(v), d), start)
+                self._rotate_subtree(bone, shortest_arc(v, d), start)
 
     def tips(self):
         """Fingertip positions {(side, finger): (3,)} under the current pose."""
@@ -211,23 +212,6 @@ def fingertip_vertices(verts, heads, labels, bone_idx, bone_w):
             ids = np.flatnonzero(main_bone == b3)
             tips[side, finger] = int(ids[np.argmax((verts[ids] - heads[b3]) @ axis)])
     return tips
-
-
-def axis_angle(v):
-    angle = np.linalg.norm(v)
-    if angle < 1e-12:
-        return np.eye(3)
-    k = v / angle
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
-
-
-def rotation_between(a, b):
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(a @ b)
-    if s < 1e-12:
-        return np.eye(3)
-    return axis_angle(axis / s * np.arctan2(s, c))
 
 
 def smpl_joint_targets(poser):

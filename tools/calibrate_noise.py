@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smplcore.image import person_size
 from smplcore.skeleton import LANDMARK_MIRROR, LANDMARK_NAMES, NUM_LANDMARKS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -260,12 +261,6 @@ def detect_views(videos, cache=CACHE):
     sizes = [r.image_size for r in runs]
     np.savez(path, keypoints=keypoints, found=found, fps=runs[0].fps, sizes=np.array(sizes))
     return keypoints, found, runs[0].fps, sizes
-
-
-def person_size(uv):
-    """The larger side of the 2D bounding box of landmarks (..., 33, 2): the normalising length."""
-    extent = uv.max(-2) - uv.min(-2)
-    return extent.max(-1)
 
 
 # --- statistics ------------------------------------------------------------------------------

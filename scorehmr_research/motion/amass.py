@@ -14,10 +14,10 @@ import os
 import numpy as np
 import torch
 
+from smplcore import axes
 from smplcore.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 from .canonical import CanonicalClip, normalise_ground_and_origin
-from .convert import Z_UP_TO_Y_UP
 from .ik import fit_betas_to_joints
 from .resample import CANONICAL_FPS, resample_linear, resample_rotations, uniform_times
 
@@ -45,11 +45,10 @@ def smpl_pose(poses):
 
 
 def z_up_to_y_up(rotmats, trans, pelvis_rest):
-    """Rotate the world: the root rotation turns with it, and so does the pelvis's rest
-    position, which SMPL's root rotation pivots about (trans' = R (trans + p) - p)."""
+    """The world turned to Y up: the root rotation of ``rotmats`` (T, 24, 3, 3) and ``trans``."""
     rot = rotmats.copy()
-    rot[:, 0] = Z_UP_TO_Y_UP @ rot[:, 0]
-    return rot, (trans + pelvis_rest) @ Z_UP_TO_Y_UP.T - pelvis_rest
+    rot[:, 0], trans = axes.z_up_to_y_up(rot[:, 0], trans, pelvis_rest)
+    return rot, trans
 
 
 def _pelvis_rest(model, betas):
@@ -73,7 +72,7 @@ def import_amass(model, path, name=None, source_model=None):
                                          torch.as_tensor(trans, dtype=torch.float32)).double().numpy()
         # same kinematic tree: keep the file's rotations, fit only our betas and translation
         rotmats, _ = z_up_to_y_up(rotmats, trans, _pelvis_rest(model, betas))
-        betas, trans, error = fit_betas_to_joints(model, rotmats, joints @ Z_UP_TO_Y_UP.T)
+        betas, trans, error = fit_betas_to_joints(model, rotmats, joints @ axes.Z_UP_TO_Y_UP.T)
     aa = matrix_to_axis_angle(rotmats).reshape(-1, 72)
     trans = normalise_ground_and_origin(model, aa, trans, betas)
     return CanonicalClip(name, "amass", LICENCE, aa.astype(np.float32), trans.astype(np.float32),

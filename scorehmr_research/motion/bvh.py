@@ -10,8 +10,9 @@ import re
 
 import numpy as np
 
+from smplcore.rotations import euler_to_matrix
+
 from .convert import clip_from_positions
-from .euler import euler_to_matrix
 from .ik import Target
 from .resample import uniform_times
 

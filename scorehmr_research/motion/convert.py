@@ -6,9 +6,6 @@ from .canonical import CanonicalClip, normalise_ground_and_origin
 from .ik import fit_clip
 from .resample import CANONICAL_FPS, resample_linear
 
-# point in a Z-up world -> point in a Y-up world (rotation about X by -90 deg; keeps handedness)
-Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-
 
 def clip_from_positions(model, name, source, licence, positions, joint_names, times, targets,
                         to_y_up=np.eye(3), max_frames=None, iters=400):

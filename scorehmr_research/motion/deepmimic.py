@@ -10,10 +10,9 @@ import json
 
 import numpy as np
 
-from smplcore.rotations import quaternion_to_matrix
+from smplcore.rotations import axis_rotation, quaternion_to_matrix
 
 from .convert import clip_from_positions
-from .euler import axis_rotation
 from .ik import Target
 
 LICENCE = "zlib (pybullet 3.2.7, Bullet Physics / DeepMimic motion data)"

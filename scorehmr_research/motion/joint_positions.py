@@ -10,7 +10,9 @@ import os
 
 import numpy as np
 
-from .convert import Z_UP_TO_Y_UP, clip_from_positions
+from smplcore.axes import Z_UP_TO_Y_UP
+
+from .convert import clip_from_positions
 from .ik import Target
 from .resample import uniform_times
 
