@@ -79,12 +79,13 @@ def test_an_implausible_focal_is_a_bad_request_before_detection(tmp_path):
 
     from backend import pipeline
     from backend.errors import BackendError
+    from backend.job import JobContext
 
     video = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "walk_excerpt.mp4")
     stages = []
     with pytest.raises(BackendError) as caught:
         pipeline.run_video(video, tmp_path / "out.npz", device="cpu", focal=1e-9,
-                           progress=lambda stage, done, total: stages.append(stage))
+                           job=JobContext(lambda stage, done, total: stages.append(stage)))
     assert caught.value.code == "bad_request" and "implausible for a video 960 px wide" in caught.value.message
     assert stages == []
 
