@@ -34,7 +34,7 @@ def test_zip_holds_the_extension_and_not_the_workspace(tmp_path):
         assert needed in names
     for name in names:
         assert not name.startswith((".venv/", "tests/", "bench/", "tools/", "scorehmr_research/", "data/motion/",
-                                    "data/research/", ".git/", ".ci/", "docs/", "scripts/")), name
+                                    "data/research/", "data/renders/", ".git/", ".ci/", "docs/", "scripts/")), name
         assert not name.endswith((".png", ".jpg", ".mp4")), name  # no pictures or videos
         assert "__pycache__" not in name and not name.endswith(".zip"), name
 
