@@ -243,13 +243,44 @@ def _chosen_people(people, person, fps):
     return [reported[person]]
 
 
+class _HandDetection:
+    """Hand landmarks of each chosen person, detected in a thread while the bodies are solved
+    (they need only the pose)."""
+
+    def __init__(self, info, source_frames, people, report):
+        from backend import hand_detect
+
+        self._results, self._error = [], None
+
+        def work():
+            try:
+                for someone in people:
+                    self._results.append(hand_detect.detect_hands(
+                        info, source_frames, someone.keypoints, someone.valid, progress=report.stage("hands"),
+                        should_cancel=report.should_cancel))
+            except BaseException as exc:  # noqa: BLE001 - handed to the job in get()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, name="detect-hands", daemon=True)
+        self._thread.start()
+
+    def get(self, number, rows):
+        """The hands of chosen person ``number`` on result rows ``rows``."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._results[number].rows(rows)
+
+
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
               focal=None, progress=None, cancel=None, overwrite=False, foot_lock="auto", person="main",
-              max_gap=None, publish_as=None) -> MotionResult:
+              max_gap=None, publish_as=None, hands=False) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
     person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
     keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
-    renamed to, for the file names in the persons index (``serve`` writes a temporary file first)."""
+    renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
+    ``hands``: also detect and solve the fingers (``hand_poses``, ``hand_valid``); off, nothing of
+    it runs."""
     report = _Reporter(progress, cancel)
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
@@ -277,6 +308,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     motion = camera_motion.measure(video_path, decoded, chosen[0].keypoints)
     if motion.moving:
         log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
+    hand_detection = _HandDetection(info, decoded, chosen, report) if hands else None
     solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
     results = []
@@ -300,6 +332,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
             cam_to_world=solution["cam_to_world"], world_note=note,
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
+        if hand_detection is not None:
+            _add_hands(results[-1], hand_detection.get(number, rows), solver.load_models(body_model, checkpoint, device)[0])
     report.check()
     paths = [out] + [check_output(person_path(out, k), (video_path, body_model, checkpoint), overwrite)
                      for k in range(1, len(results))]
@@ -312,6 +346,13 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             dict(person=k, file=os.path.basename(named if k == 0 else person_path(named, k)), main=k == 0,
                  someone=someone, frame_index=detections.frame_index) for k, someone in enumerate(chosen)])
     return results[0]
+
+
+def _add_hands(result, hands, body):
+    from backend.hand_solve import solve_hands
+
+    result.hand_poses, result.hand_valid, result.poses = solve_hands(hands, result.poses, result.betas, body)
+    log.info("hands found on %d (left) and %d (right) of %d frames", *result.hand_valid.sum(0), result.num_frames)
 
 
 def write_persons_index(path, info, entries):
