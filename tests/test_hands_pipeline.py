@@ -50,3 +50,19 @@ def test_pose_crops_follow_the_wrist_and_point_along_the_hand():
     assert crop.cx == pytest.approx(600) and crop.cy > 250 + 40
     assert crop.rotation == pytest.approx(np.pi, abs=1e-6) or crop.rotation == pytest.approx(-np.pi, abs=1e-6)
     assert crop.size > 3 * 40
+
+
+def test_hands_is_a_run_option_of_the_cli_and_the_protocol():
+    from backend.cli import build_parser
+    from backend.errors import BackendError
+    from backend.job_commands import solve_options
+    from backend.serve import parse_job
+
+    args = build_parser().parse_args(["run", EXCERPT, "--out", "x.npz", "--hands"])
+    assert solve_options(args)["hands"] is True
+    assert solve_options(build_parser().parse_args(["run", EXCERPT, "--out", "x.npz"]))["hands"] is False
+    request = {"type": "run", "id": "a", "video": EXCERPT, "out": "x.npz"}
+    assert parse_job(dict(request, options={"hands": True})).args["hands"] is True
+    assert parse_job(request).args["hands"] is False
+    with pytest.raises(BackendError, match="hands"):
+        parse_job(dict(request, options={"hands": "yes"}))
