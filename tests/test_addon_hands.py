@@ -141,6 +141,7 @@ def test_bake_moves_the_rig_fingers_like_the_smpl_fingers(kind):
     scale = 1.15
     rig, _ = blender_env.build_test_rig(kind, f"{kind} rig", blender_env.body_model_path(), scale=scale)
     table = _add_fingers(rig, kind, scale)
+    bpy.context.scene.scorehmr.target = rig  # Bake is greyed out until a target rig is chosen
     assert bpy.ops.scorehmr.bake_to_armature(target=rig.name) == {"FINISHED"}
     mapped = {item.source: item.target for item in bpy.context.scene.scorehmr.bone_map}
     assert all(mapped[j] == table[j] for j in FINGERS)          # auto-detected finger names
