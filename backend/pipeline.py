@@ -243,6 +243,33 @@ def _chosen_people(people, person, fps):
     return [reported[person]]
 
 
+class _Background:
+    """``function(*args)`` run in a thread; ``get()`` waits for its value (or raises its error)."""
+
+    def __init__(self, function, *args):
+        self._value = self._error = None
+        self._done = threading.Event()
+
+        def run():
+            try:
+                self._value = function(*args)
+            except BaseException as exc:  # noqa: BLE001 - raised to the caller in get()
+                self._error = exc
+            self._done.set()
+
+        threading.Thread(target=run, name=function.__name__, daemon=True).start()
+
+    def ready(self):
+        """The value if it is already there, else None."""
+        return self.get() if self._done.is_set() else None
+
+    def get(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class _HandDetection:
     """Hand landmarks of each chosen person, detected in a thread while the bodies are solved
     (they need only the pose)."""
@@ -305,9 +332,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         raise
     chosen = _chosen_people(people, person, info.fps)
     decoded = detections.frame_index if detections.source_frame is None else detections.source_frame
-    motion = camera_motion.measure(video_path, decoded, chosen[0].keypoints)
-    if motion.moving:
-        log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
+    # whether the camera moves is measured (a second decoding pass) while the bodies are solved on
+    # the other core; with a moving camera the solver's camera-frame motion is kept
+    motion = _Background(camera_motion.measure, video_path, decoded, chosen[0].keypoints)
     hand_detection = _HandDetection(info, decoded, chosen, report) if hands else None
     solver, device = preload.get()
     focal = float(focal) if focal is not None else default_focal_length(info.width)
@@ -322,8 +349,12 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, device=device,
             body_model_path=body_model, checkpoint_path=checkpoint, progress=report,
             should_cancel=report.should_cancel, world_landmarks=someone.world[rows],
-            find_floor=not motion.moving, foot_lock=foot_lock)
-        note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
+            find_floor=motion.ready() is None or not motion.get().moving, foot_lock=foot_lock)
+        if motion.get().moving:
+            if number == 0:
+                log.warning("%s: no floor, the result stays in the camera frame", motion.get().describe())
+            solution.update(solution.get("camera_frame") or {}, cam_to_world=None)
+        note = f"{motion.get().describe()}: no floor, the motion is in the camera frame" if motion.get().moving \
             else solution["world_note"]
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
