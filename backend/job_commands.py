@@ -85,7 +85,7 @@ def _report_failure(exc: BaseException, prefix="") -> int:
 
 # the options of ``run`` / ``run-folder`` that shape a solve (see ``_add_solve_options``)
 SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite", "foot_lock", "person",
-                 "max_gap")
+                 "max_gap", "hands")
 
 
 def solve_options(args) -> dict:
@@ -221,6 +221,8 @@ def _add_solve_options(parser):
                              "... and the index RESULT.persons.json; N: only person N (numbers as in the index)")
     parser.add_argument("--max-gap", type=float, default=None, metavar="S",
                         help="longest absence (seconds) after which a person is still recognised (default 30)")
+    parser.add_argument("--hands", action="store_true",
+                        help="also capture the fingers (hand_poses in the result, on the SMPL-H body with fingers)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output file even when it is not a result file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")

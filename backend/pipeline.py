@@ -208,14 +208,70 @@ def _chosen_people(people, person, fps):
     return [reported[person]]
 
 
+class _Background:
+    """``function(*args)`` run in a thread; ``get()`` waits for its value (or raises its error)."""
+
+    def __init__(self, function, *args):
+        self._value = self._error = None
+        self._done = threading.Event()
+
+        def run():
+            try:
+                self._value = function(*args)
+            except BaseException as exc:  # noqa: BLE001 - raised to the caller in get()
+                self._error = exc
+            self._done.set()
+
+        threading.Thread(target=run, name=function.__name__, daemon=True).start()
+
+    def ready(self):
+        """The value if it is already there, else None."""
+        return self.get() if self._done.is_set() else None
+
+    def get(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _HandDetection:
+    """Hand landmarks of each chosen person, detected in a thread while the bodies are solved
+    (they need only the pose)."""
+
+    def __init__(self, info, source_frames, people, job):
+        from backend import hand_detect
+
+        self._results, self._error = [], None
+
+        def work():
+            try:
+                for someone in people:
+                    self._results.append(hand_detect.detect_hands(
+                        info, source_frames, someone.keypoints, someone.valid, job=job))
+            except BaseException as exc:  # noqa: BLE001 - handed to the job in get()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, name="detect-hands", daemon=True)
+        self._thread.start()
+
+    def get(self, number, rows):
+        """The hands of chosen person ``number`` on result rows ``rows``."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._results[number].rows(rows)
+
+
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
               focal=None, job: JobContext | None = None, overwrite=False, foot_lock="auto", person="main",
-              max_gap=None, publish_as=None, model_cache: ModelCache | None = None) -> MotionResult:
+              max_gap=None, publish_as=None, hands=False, model_cache: ModelCache | None = None) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
     person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
     keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
     renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
-    ``model_cache``: where the models come from (None: loaded for this job only)."""
+    ``hands``: also detect and solve the fingers (``hand_poses``, ``hand_valid``); off, nothing of
+    it runs. ``model_cache``: where the models come from (None: loaded for this job only)."""
     job = job or JobContext()
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
@@ -240,9 +296,10 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         raise
     chosen = _chosen_people(people, person, info.fps)
     decoded = detections.frame_index if detections.source_frame is None else detections.source_frame
-    motion = camera_motion.measure(video_path, decoded, chosen[0].keypoints)
-    if motion.moving:
-        log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
+    # whether the camera moves is measured (a second decoding pass) while the bodies are solved on
+    # the other core; with a moving camera the solver's camera-frame motion is kept
+    motion = _Background(camera_motion.measure, video_path, decoded, chosen[0].keypoints)
+    hand_detection = _HandDetection(info, decoded, chosen, job) if hands else None
     models = preload.get()
     from backend import solver
     focal = float(focal) if focal is not None else default_focal_length(info.width)
@@ -256,8 +313,12 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         solution = solver.solve_sequence(
             keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, models=models, job=job,
             world_landmarks=someone.world[rows],
-            find_floor=not motion.moving, foot_lock=foot_lock)
-        note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
+            find_floor=motion.ready() is None or not motion.get().moving, foot_lock=foot_lock)
+        if motion.get().moving:
+            if number == 0:
+                log.warning("%s: no floor, the result stays in the camera frame", motion.get().describe())
+            solution.update(solution.get("camera_frame") or {}, cam_to_world=None)
+        note = f"{motion.get().describe()}: no floor, the motion is in the camera frame" if motion.get().moving \
             else solution["world_note"]
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
@@ -266,6 +327,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
             cam_to_world=solution["cam_to_world"], world_note=note,
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
+        if hand_detection is not None:
+            _add_hands(results[-1], hand_detection.get(number, rows), models.body)
     job.check()
     paths = [out] + [check_output(person_path(out, k), (video_path, body_model, checkpoint), overwrite)
                      for k in range(1, len(results))]
@@ -278,6 +341,13 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             dict(person=k, file=os.path.basename(named if k == 0 else person_path(named, k)), main=k == 0,
                  someone=someone, frame_index=detections.frame_index) for k, someone in enumerate(chosen)])
     return results[0]
+
+
+def _add_hands(result, hands, body):
+    from backend.hand_solve import solve_hands
+
+    result.hand_poses, result.hand_valid, result.poses = solve_hands(hands, result.poses, result.betas, body)
+    log.info("hands found on %d (left) and %d (right) of %d frames", *result.hand_valid.sum(0), result.num_frames)
 
 
 def write_persons_index(path, info, entries):

@@ -56,13 +56,18 @@ def _required(request, key, kinds, job_id):
     return value
 
 
+def _flag(options, key, job_id) -> bool:
+    value = options.get(key, False)
+    if not isinstance(value, bool):
+        raise _bad(f"'{key}' must be true or false", job_id)
+    return value
+
+
 def _options(request, job_id) -> dict:
     options = request.get("options") or {}
     if not isinstance(options, dict):
         raise _bad("'options' must be an object", job_id)
-    overwrite = options.get("overwrite", False)
-    if not isinstance(overwrite, bool):
-        raise _bad("'overwrite' must be true or false", job_id)
+    overwrite = _flag(options, "overwrite", job_id)
     return dict(device=_optional(options, "device", str, job_id) or "auto",
                 body_model=_optional(options, "body_model", str, job_id),
                 checkpoint=_optional(options, "checkpoint", str, job_id), overwrite=overwrite)
@@ -84,7 +89,7 @@ def parse_job(request: dict) -> Job:
                     start=_optional(request, "start", int, job_id), end=_optional(request, "end", int, job_id),
                     focal=_optional(options, "focal", (int, float), job_id),
                     foot_lock=_optional(options, "foot_lock", str, job_id) or "auto", person=person,
-                    max_gap=_optional(options, "max_gap", (int, float), job_id))
+                    max_gap=_optional(options, "max_gap", (int, float), job_id), hands=_flag(options, "hands", job_id))
     else:
         fixed = request.get("fixed") or {}
         if not isinstance(fixed, dict):

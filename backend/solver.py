@@ -166,9 +166,12 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models 
     x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
                                       temporal=temporal, job=job)
     out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
+    to_numpy = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy()  # noqa: E731
     if find_floor and temporal:
+        # the camera-frame motion too: a caller still measuring whether the camera moves uses it if so
+        out["camera_frame"] = {"poses": to_numpy(x), "trans": trans.cpu().numpy()}
         x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, job)
-    out.update(poses=rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy(), trans=trans.cpu().numpy())
+    out.update(poses=to_numpy(x), trans=trans.cpu().numpy())
     return out
 
 

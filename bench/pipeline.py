@@ -8,6 +8,8 @@ Three passes over the same frames, in this order:
                   This is the floor the issue measures against.
   end_to_end      backend.pipeline.run_video, the real job (probe, detect + track, init, refine,
                   save); its stages are timed from the progress events it emits.
+  end_to_end_hands  (with --hands) the same job with hands=True (hand landmarks, finger solve);
+                  the issue's bound: hands add at most 50 % to end_to_end.
 While the solver cannot run (not installed, no trained prior) the end-to-end pass stops after
 detection, init/refine are absent and the JSON says why.
 Each kind of pass runs --repeat times, interleaved, and the fastest counts: the throughput of a
@@ -62,7 +64,7 @@ def mediapipe_pass(info, first, stop):
     return measured(count, inside, detected=found)
 
 
-def end_to_end_pass(info, first, stop, device, checkpoint, person="main"):
+def end_to_end_pass(info, first, stop, device, checkpoint, person="main", hands=False):
     """Run the real job; each stage spans its first to its last progress event, and "other" is
     the rest (imports, model loading, tracking, writing the file).
 
@@ -80,7 +82,8 @@ def end_to_end_pass(info, first, stop, device, checkpoint, person="main"):
     with tempfile.TemporaryDirectory() as folder:
         try:
             pipeline.run_video(info.path, os.path.join(folder, "bench.npz"), start=first, end=stop - 1,
-                               device=device, checkpoint=checkpoint, job=JobContext(progress), person=person)
+                               device=device, checkpoint=checkpoint, job=JobContext(progress), person=person,
+                               hands=hands)
         except (BackendError, ImportError) as exc:  # no solver or no trained prior yet
             failure = f"{type(exc).__name__}: {exc}"
     ended = max(span[1] for span in spans.values()) if failure and spans else time.perf_counter()
@@ -103,13 +106,17 @@ def main(argv=None):
                         help="main, or all: the extra detection passes that find further people are timed too "
                              "(their stage is detect_others); default output bench/results/pipeline_person_all.json")
     parser.add_argument("--out", default=None, help=f"default {os.path.relpath(RESULTS, ROOT)}")
+    parser.add_argument("--hands", action="store_true",
+                        help="also time the job with hands on; default output bench/results/pipeline_hands.json")
     args = parser.parse_args(argv)
     args.out = args.out or (RESULTS if args.person == "main" else RESULTS.replace(".json", f"_person_{args.person}.json"))
+    if args.hands and args.out == RESULTS:
+        args.out = RESULTS.replace(".json", "_hands.json")
 
     info = video.probe(args.video)
     first, stop = video.frame_range(info, args.start, args.end)
     stop = stop if stop is not None else info.frame_count
-    memory, decode, mediapipe_only, end_to_end, cold = {}, None, None, None, None
+    memory, decode, mediapipe_only, end_to_end, cold, with_hands = {}, None, None, None, None, None
     fastest = lambda new, old: new if old is None or new["seconds"] < old["seconds"] else old  # noqa: E731
     for _ in range(max(1, args.repeat)):
         decode = fastest(decode_pass(info, first, stop), decode)
@@ -121,6 +128,10 @@ def main(argv=None):
         if end_to_end is None or run[0]["seconds"] < end_to_end["seconds"]:
             end_to_end, stages, failure = run
         memory.setdefault("after_end_to_end", round(peak_rss_mb(), 1))
+        if args.hands:
+            run = end_to_end_pass(info, first, stop, args.device, args.checkpoint, hands=True)
+            if with_hands is None or run[0]["seconds"] < with_hands[0]["seconds"]:
+                with_hands = run
     memory["after_all_passes"] = round(peak_rss_mb(), 1)
 
     report = {
@@ -135,6 +146,9 @@ def main(argv=None):
         "cold_start": {"end_to_end": cold, "over_mediapipe_only": round(cold["fps"] / mediapipe_only["fps"], 3)},
         "peak_rss_mb": memory,
     }
+    if with_hands is not None:
+        report["end_to_end_hands"] = dict(with_hands[0], stages=with_hands[1])
+        report["hands_added_over_end_to_end"] = round(with_hands[0]["seconds"] / end_to_end["seconds"] - 1, 3)
     if failure:
         report["note"] = f"the solver could not run ({failure}): end_to_end covers probe + detect + track only"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -151,6 +165,9 @@ def main(argv=None):
     print(f"end to end / MediaPipe only: {report['end_to_end_over_mediapipe_only']:.2f}  (goal >= 0.8)")
     print(f"cold start (first job of a fresh process: imports torch, loads the models): {cold['seconds']:.2f} s, "
           f"{cold['fps']:.1f} frames/s, {report['cold_start']['over_mediapipe_only']:.2f} x MediaPipe only")
+    if with_hands is not None:
+        print(f"end to end with hands: {with_hands[0]['seconds']:.2f} s: hands add "
+              f"{100 * report['hands_added_over_end_to_end']:.0f} % (goal <= 50 %)")
     print(f"peak RSS (MB): {memory}")
     if failure:
         print(report["note"])

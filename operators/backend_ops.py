@@ -9,15 +9,15 @@ from .task_operator import TaskOperator
 
 
 def _download_text():
-    sizes = backend_env.DOWNLOAD_ESTIMATE_MB
-    total = sum(sizes.values()) / 1000
-    parts = ", ".join(f"{name} {mb} MB" for name, mb in sizes.items())
-    return f"Downloads about {total:.1f} GB from PyPI ({parts})"
+    cuda = backend_env.has_nvidia_gpu()
+    total = backend_env.download_estimate_mb(cuda)
+    build = "CUDA build for your NVIDIA GPU" if cuda else "CPU build (no NVIDIA GPU found)"
+    return f"Downloads about {total / 1000:.1f} GB (torch {build}, OpenCV, MediaPipe...)"
 
 
 class SCOREHMR_OT_create_backend_env(TaskOperator, bpy.types.Operator):
     """Create a Python environment for the backend in the extension's user folder and install the
-    pinned backend packages into it from PyPI (about 1 GB, several minutes; asks first)"""
+    pinned backend packages into it (0.4 GB without an NVIDIA GPU, about 3 GB with; asks first)"""
 
     bl_idname = "scorehmr.create_backend_env"
     bl_label = "Create Backend Environment"
@@ -43,7 +43,7 @@ class SCOREHMR_OT_create_backend_env(TaskOperator, bpy.types.Operator):
     def draw(self, context):
         col = self.layout.column(align=True)
         col.label(text=_download_text(), icon="URL")
-        col.label(text=f"into {preferences.venv_dir()}")
+        col.label(text=f"from PyPI and download.pytorch.org into {preferences.venv_dir()}")
         col.label(text="It takes several minutes; Cancel removes the unfinished environment.")
 
     def execute(self, context):
@@ -62,7 +62,8 @@ class SCOREHMR_OT_create_backend_env(TaskOperator, bpy.types.Operator):
         backend_env.remove_partial(venv)  # left over from a crash: start clean
         if os.path.isdir(venv):
             raise ValueError(f"{venv} already exists: delete it to create it again")
-        steps = backend_env.install_steps(base, venv, os.path.join(ADDON_ROOT, "requirements.txt"))
+        steps = backend_env.install_steps(base, venv, os.path.join(ADDON_ROOT, "requirements.txt"),
+                                          cuda=backend_env.has_nvidia_gpu())
 
         def on_end(state):  # in the task's thread, whatever the outcome
             if state == DONE:

@@ -45,6 +45,7 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         layout.prop(settings, "lens")
         layout.prop(settings, "people")
         layout.prop(settings, "foot_lock")
+        layout.prop(settings, "hands")
         layout.operator("scorehmr.import_video", icon="FILE_MOVIE")
         if len(settings.persons):
             box = layout.box()

@@ -20,8 +20,24 @@ COMPLETE_MARKER = ".scorehmr-complete"  # written last by Create: a venv without
 # mediapipe 0.10.21 declares jax, jaxlib (330 MB), sentencepiece and sounddevice for its LLM/audio
 # tasks; pose landmarking needs none of them. It is installed with --no-deps plus what pose uses.
 MEDIAPIPE_RUNTIME_DEPS = ("absl-py", "attrs>=19.1.0", "flatbuffers>=2.0", "protobuf>=4.25.3,<5", "matplotlib")
-# measured download sizes of a Linux CPU install (scripts report them in the confirmation dialog)
-DOWNLOAD_ESTIMATE_MB = {"torch": 760, "other packages": 330}
+# Download sizes (MB) of the Linux x86-64 wheels, measured with `pip download` (Python 3.11):
+# torch 2.13 CPU build 192; PyPI's default build is CUDA's, 555 plus about 2.3 GB of nvidia-*
+# libraries; the other pins (opencv-contrib 69, mediapipe 36, scipy 35, numpy 18, matplotlib 10...)
+# about 180 together.
+DOWNLOAD_MB = {"torch CPU": 192, "torch CUDA": 2850, "other packages": 180}
+# Where the CPU-only torch build comes from (PyPI only has the CUDA build for Linux)
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def has_nvidia_gpu():
+    """An NVIDIA driver is installed (then the CUDA build of torch is worth its size)."""
+    if sys.platform == "darwin":
+        return False
+    return bool(shutil.which("nvidia-smi")) or os.path.exists("/proc/driver/nvidia/version")
+
+
+def download_estimate_mb(cuda):
+    return DOWNLOAD_MB["torch CUDA" if cuda else "torch CPU"] + DOWNLOAD_MB["other packages"]
 
 _probe_cache = {}
 
@@ -138,9 +154,10 @@ def base_python():
     return ""
 
 
-def install_steps(base, venv, requirements):
+def install_steps(base, venv, requirements, cuda=False):
     """(label, weight, argv) of every step of Create; weights add up to 1 (download-heavy steps
-    weigh most). Reads the pins from ``requirements`` so the venv gets what the repository tests."""
+    weigh most). Reads the pins from ``requirements`` so the venv gets what the repository tests.
+    Without ``cuda`` (no NVIDIA GPU) on Linux/Windows torch comes from PyTorch's CPU index."""
     with open(requirements, encoding="utf-8") as fh:
         pins = [line.split("#")[0].strip() for line in fh]
     pins = [p for p in pins if p and not p.startswith("-")]
@@ -153,7 +170,8 @@ def install_steps(base, venv, requirements):
         ("Creating the environment", 0.02, [base, "-m", "venv", venv]),
         ("Updating pip", 0.03, pip + ["--upgrade", "pip"]),
         # torch alone first, so its pinned build is what the next resolver sees
-        ("Installing torch", 0.60, pip + torch),
+        ("Installing torch", 0.60, pip + torch + ([] if cuda or sys.platform == "darwin"
+                                                  else ["--index-url", TORCH_CPU_INDEX])),
         ("Installing the other packages", 0.30, pip + rest + list(MEDIAPIPE_RUNTIME_DEPS)),
         ("Installing MediaPipe", 0.05, pip + ["--no-deps"] + mediapipe),
     ]

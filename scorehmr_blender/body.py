@@ -13,13 +13,15 @@ from ..smplcore.body_model_file import default_body_model_path, load_body_model_
 _cache = {}
 
 
-def load_body_model(path: str = ""):
-    """Load once per file version (the shipped model takes ~1 s to read); '' = the shipped model."""
+def load_body_model(path: str = "", tree="smpl"):
+    """Load once per file version (the shipped model takes ~1 s to read); '' = the shipped model.
+    ``tree="smplh"``: a model with fingers (see ``load_body_model_file``)."""
     path = path or default_body_model_path()
-    key = (path, os.path.getmtime(path)) if os.path.isfile(path) else (path, None)
+    key = (path, tree, os.path.getmtime(path)) if os.path.isfile(path) else (path, tree, None)
     if key not in _cache:
-        _cache.clear()
-        _cache[key] = load_body_model_file(path)
+        if len(_cache) > 1:
+            _cache.clear()
+        _cache[key] = load_body_model_file(path, tree=tree)
     return _cache[key]
 
 

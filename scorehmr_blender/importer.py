@@ -16,7 +16,9 @@ import numpy as np
 from mathutils import Matrix
 
 from ..smplcore import axes
+from ..smplcore.body_model_file import default_smplh_model_path
 from ..smplcore.result import MotionResult
+from ..smplcore.skeleton import NUM_BODY_JOINTS_SMPLH
 from . import anim_compat, armature, body, keying, takes
 
 
@@ -55,14 +57,20 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         collection = created.add(bpy.data.collections.new(f"ScoreHMR {stem}"))
         scene.collection.children.link(collection)
         rest_joints = model.rest_joints(result.betas)
-        arm = created.add(armature.create_armature(collection, f"SMPL {stem}", rest_joints))
+        fingers, mesh_model = None, model
+        if result.hand_poses is not None and scene.scorehmr.hands:
+            # fingers live on the shipped SMPL-H body with fingers (same betas, same body within mm)
+            mesh_model = body.load_body_model(default_smplh_model_path(), tree="smplh")
+            fingers = mesh_model.rest_joints(result.betas)[NUM_BODY_JOINTS_SMPLH:]
+        arm = created.add(armature.create_armature(collection, f"SMPL {stem}", rest_joints, fingers))
         created.add(arm.data)
-        mesh = created.add(armature.create_body_mesh(collection, f"SMPL body {stem}", model, result.betas, arm))
+        mesh = created.add(armature.create_body_mesh(collection, f"SMPL body {stem}", mesh_model, result.betas, arm))
         created.add(mesh.data)
         action = created.add(anim_compat.assign_new_action(arm, takes.take_name(stem, 1)))
         takes.new_take(arm, action, os.path.abspath(result_path))
         keying.key_result(arm, result)
         gaps = _mark_missing_person(scene, arm, mesh, result, created)
+        keying.key_hands(arm, result)
         clip = _load_clip(video_path, created) if video_path else None
         camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
         if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:

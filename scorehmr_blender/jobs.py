@@ -35,7 +35,8 @@ def start_import(context, video_path, start=None, end=None, focal=None, person=N
     server = backend(context)
     out = takes.new_result_path(stem)
     job = server.run(video_path, out, _options(context, focal=focal, person=person,
-                                               foot_lock=context.scene.scorehmr.foot_lock), start=start, end=end)
+                                               foot_lock=context.scene.scorehmr.foot_lock,
+                                               hands=bool(context.scene.scorehmr.hands)), start=start, end=end)
     return tasks.JobTask("Import", job, on_discard=lambda: takes.release_result_path(out))
 
 

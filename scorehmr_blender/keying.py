@@ -9,7 +9,7 @@ import numpy as np
 from ..smplcore import axes, rotations
 from ..smplcore.skeleton import JOINT_NAMES, NUM_JOINTS
 from . import anim_compat
-from .armature import rest_heads, rest_rotations
+from .armature import FINGER_NAMES, has_fingers, rest_heads, rest_rotations
 
 # Scene frame of video frame 0: movie clips start at scene frame 1.
 FRAME_OFFSET = 1
@@ -30,10 +30,9 @@ def _loc_path(name):
 def poses_to_channels(poses, trans, rest_rot, root_head):
     """poses (T, 72) axis-angle, trans (T, 3) camera frame -> quats (T, 24, 4), root loc (T, 3)."""
     local = rotations.axis_angle_to_matrix(np.asarray(poses, np.float64).reshape(-1, NUM_JOINTS, 3))
-    s = axes.SMPL_TO_BLENDER
-    in_blender = s @ local @ s.T
-    in_blender[:, 0] = axes.root_rotation_to_blender(local[:, 0])
-    bone_space = np.swapaxes(rest_rot, -1, -2)[None] @ in_blender @ rest_rot[None]
+    bone_space = local_to_bone_space(local, rest_rot[None])
+    root = axes.root_rotation_to_blender(local[:, 0])
+    bone_space[:, 0] = rest_rot[0].T @ root @ rest_rot[0]
     quats = rotations.quaternion_continuity(rotations.matrix_to_quaternion(bone_space))
     root_rest_smpl = axes.blender_points_to_smpl(root_head)
     root_world = axes.opencv_points_to_blender(root_rest_smpl + np.asarray(trans, np.float64))
@@ -81,6 +80,33 @@ def key_result(arm_obj, result, replace_range=None):
         fcurve = anim_compat.ensure_fcurve(bag, _loc_path(ROOT), i, ROOT)
         anim_compat.set_keys(fcurve, frames, loc[:, i], replace_range)
     return len(frames)
+
+
+def local_to_bone_space(local, rest_rot):
+    """SMPL local rotations (..., N, 3, 3) in the body frame -> pose-bone channels of bones with
+    rest orientations ``rest_rot`` (N, 3, 3): B^T (S R S^T) B."""
+    s = axes.SMPL_TO_BLENDER
+    return np.swapaxes(rest_rot, -1, -2) @ (s @ local @ s.T) @ rest_rot
+
+
+def key_hands(arm_obj, result):
+    """Key the finger bones on the frames where ``result`` saw each hand (Blender interpolates
+    across the others). Returns the number of keyed (frame, hand) pairs; 0 without hands."""
+    if result.hand_poses is None or not has_fingers(arm_obj):
+        return 0
+    local = rotations.axis_angle_to_matrix(np.asarray(result.hand_poses, np.float64).reshape(-1, 30, 3))
+    quats = rotations.quaternion_continuity(rotations.matrix_to_quaternion(
+        local_to_bone_space(local, rest_rotations(arm_obj, FINGER_NAMES)[None])))
+    frames = scene_frames(result)
+    bag = anim_compat.channelbag(arm_obj)
+    for h in range(2):
+        seen = np.asarray(result.hand_valid[:, h], bool)
+        for j in range(15 * h, 15 * h + 15):
+            name = FINGER_NAMES[j]
+            for i in range(4):
+                fcurve = anim_compat.ensure_fcurve(bag, _rot_path(name), i, name)
+                anim_compat.set_keys(fcurve, frames[seen], quats[seen, j, i], None)
+    return int(np.asarray(result.hand_valid).sum())
 
 
 def _match_hemisphere(bag, frame, quats):

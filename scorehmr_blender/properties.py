@@ -77,6 +77,10 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
         description="Your character's armature; the bake writes a new Action on it")
     bone_map: bpy.props.CollectionProperty(type=BoneMapItem)
     bone_map_index: bpy.props.IntProperty()
+    hands: bpy.props.BoolProperty(
+        name="Hands", default=False,
+        description="Capture the fingers with Import Video (slower), and build and key finger bones when a "
+                    "result has hands; off: body only")
     root_motion: bpy.props.EnumProperty(
         name="Root Motion", default="TRAVELLING",
         items=[("TRAVELLING", "Travelling", "The hips move through the scene as in the video"),

@@ -23,6 +23,9 @@ _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 # Joints a bone map may name: SMPL's 24 and the SMPL-H finger joints (``left_index1``...); Bake
 # transfers the joints the SMPL armature has bones for.
 MAP_JOINTS = JOINT_NAMES + tuple(f"{side}_{finger}{k}" for side in _SIDES for finger in _FINGERS for k in (1, 2, 3))
+# each joint's parent in MAP_JOINTS (a finger's first joint hangs on its wrist)
+MAP_PARENTS = PARENTS + tuple(MAP_JOINTS.index(f"{name.split('_')[0]}_wrist" if name.endswith("1") else name[:-1] + str(int(name[-1]) - 1))
+                              for name in MAP_JOINTS[len(JOINT_NAMES):])
 
 # SMPL joint -> bone name per naming scheme. In joint names {side} is left/right; in bone names
 # {S}/{s} are the scheme's side tokens, {F}/{f} the finger (capitalised / lower case), {k} 1-3.
@@ -140,7 +143,7 @@ def _world_rest(obj, bone_name):
 
 
 def _main_child(j):
-    kids = children(PARENTS)[j]
+    kids = children(MAP_PARENTS)[j]
     return {0: 3, 9: 12}.get(j, kids[0] if kids else None)
 
 
@@ -148,19 +151,19 @@ def rest_alignment(source, target, mapping):
     """Per mapped joint, the rotation that turns the target bone's rest direction onto SMPL's
     (T vs A pose); bones without a mapped child inherit their mapped ancestor's."""
     aligned = {}
-    for j, name in enumerate(JOINT_NAMES):  # parents come first in SMPL order
-        ancestor = PARENTS[j]
-        while ancestor >= 0 and JOINT_NAMES[ancestor] not in mapping:
-            ancestor = PARENTS[ancestor]
-        inherited = aligned.get(JOINT_NAMES[ancestor], np.eye(3)) if ancestor >= 0 else np.eye(3)
+    for j, name in enumerate(MAP_JOINTS):  # parents come first
+        ancestor = MAP_PARENTS[j]
+        while ancestor >= 0 and MAP_JOINTS[ancestor] not in mapping:
+            ancestor = MAP_PARENTS[ancestor]
+        inherited = aligned.get(MAP_JOINTS[ancestor], np.eye(3)) if ancestor >= 0 else np.eye(3)
         if name not in mapping:
             continue
         child = _main_child(j)
-        if child is None or JOINT_NAMES[child] not in mapping:
+        if child is None or MAP_JOINTS[child] not in mapping:
             aligned[name] = inherited
             continue
-        src = np.array(_world_rest(source, JOINT_NAMES[child]).translation - _world_rest(source, name).translation)
-        tgt = np.array(_world_rest(target, mapping[JOINT_NAMES[child]]).translation
+        src = np.array(_world_rest(source, MAP_JOINTS[child]).translation - _world_rest(source, name).translation)
+        tgt = np.array(_world_rest(target, mapping[MAP_JOINTS[child]]).translation
                        - _world_rest(target, mapping[name]).translation)
         aligned[name] = shortest_arc(tgt, src)
     return aligned
@@ -189,8 +192,8 @@ def keyed_range(obj):
 
 def bake(context, source, target, mapping, root_motion="TRAVELLING"):
     """Bake ``source``'s motion onto ``target`` into a new Action; returns it."""
-    # the body joints the SMPL armature has (finger entries wait for an armature with finger bones)
-    mapping = {j: b for j, b in mapping.items() if j in JOINT_INDEX and j in source.data.bones
+    # the joints the SMPL armature has: fingers only when it was imported with hands
+    mapping = {j: b for j, b in mapping.items() if j in MAP_JOINTS and j in source.data.bones
                and b in target.data.bones}
     if "pelvis" not in mapping:
         raise ValueError("the bone map must map 'pelvis' (the hips) to a target bone")

@@ -8,7 +8,8 @@ Requests (client -> backend), each with a client-chosen string ``id``:
                                                         (+ an ``error`` event ``missing_packages`` when any are missing)
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
    "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false,
-               "foot_lock": "auto"|"always"|"never", "person": "main"|"all"|N, "max_gap": SECONDS}}
+               "foot_lock": "auto"|"always"|"never", "person": "main"|"all"|N, "max_gap": SECONDS,
+               "hands": false}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
    "fixed": {"<frame>": [72 floats axis-angle], ...}, "contacts": "auto"|"force"|"free", "options": {...}}
    (contacts: on a result with a floor, the range's feet judged as usual, the lower foot

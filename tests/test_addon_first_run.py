@@ -26,6 +26,7 @@ PYTHON311_DIR = _real_python311()
 
 
 def _core(name):
+    blender_env.install_addon()
     return blender_env.addon_module(f"scorehmr_blender.{name}")
 
 
@@ -138,7 +139,12 @@ def test_install_plan_skips_mediapipe_extras():
     assert abs(sum(w for _, w, _ in steps) - 1.0) < 1e-9
     argv = " ".join(" ".join(a) for _, _, a in steps)
     assert "--no-deps mediapipe==" in argv and "jax" not in argv
-    assert steps[2][2][-1].startswith("torch==")
+    torch_step = steps[2][2]
+    assert any(a.startswith("torch==") for a in torch_step)
+    if sys.platform != "darwin":  # without an NVIDIA GPU the 192 MB CPU build, not 2.8 GB of CUDA
+        assert torch_step[-2:] == ["--index-url", env.TORCH_CPU_INDEX]
+    cuda_steps = env.install_steps("python3.11", "/tmp/v", os.path.join(blender_env.ROOT, "requirements.txt"), cuda=True)
+    assert "--index-url" not in cuda_steps[2][2]
 
 
 @pytest.mark.download
