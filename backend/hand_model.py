@@ -89,13 +89,9 @@ class _Hand:
         self.axes = torch.as_tensor(np.array(axes)[order], dtype=dtype)              # (15, 3, 3) rows
         self.lower = torch.as_tensor(np.radians(np.array(lo)[order]), dtype=dtype)   # (15, 3)
         self.upper = torch.as_tensor(np.radians(np.array(hi)[order]), dtype=dtype)
-        # point i of MediaPipe's 21 -> its parent point and the SMPL-H hand joint that rotates it
-        self.parent_point, self.joint_of_point = [-1], [-1]
-        for f, finger in enumerate(MEDIAPIPE_FINGERS):
-            base = 1 + 4 * f
-            j0 = 3 * HAND_FINGERS.index(finger)
-            self.parent_point += [0, base, base + 1, base + 2]
-            self.joint_of_point += [j0, j0 + 1, j0 + 2, -1]
+        # the points and joints of the five fingers at each level from the palm (MediaPipe order)
+        self._levels = [[1 + 4 * f + k for f in range(5)] for k in range(4)]
+        self._level_joints = [[3 * HAND_FINGERS.index(finger) + k for finger in MEDIAPIPE_FINGERS] for k in range(3)]
 
     def to_axis_angle(self, anat):
         """(..., 15, 3) flexion/abduction/twist (radians) -> (..., 15, 3) SMPL-H axis-angle."""
@@ -109,15 +105,22 @@ class _Hand:
 
     def points(self, hand_rotation, aa):
         """Wrist-relative 21 points (N, 21, 3) for global hand rotations (N, 3, 3) and SMPL-H
-        finger axis-angle (N, 15, 3), in the frame ``hand_rotation`` maps into."""
+        finger axis-angle (N, 15, 3), in the frame ``hand_rotation`` maps into. The five fingers
+        are walked together, one joint level at a time."""
         local = axis_angle_to_matrix(aa)                    # (N, 15, 3, 3)
         rest = self.rest.to(aa)
-        world_r = {0: hand_rotation}  # global rotation of the joint at each point
-        pts = [torch.zeros_like(hand_rotation[..., 0])]
-        for i in range(1, 21):
-            p, j = self.parent_point[i], self.joint_of_point[i]
-            pts.append(pts[p] + (world_r[p] @ (rest[i] - rest[p])[:, None])[..., 0])
-            if j >= 0:
-                world_r[i] = world_r[p] @ local[:, j]
-        return torch.stack(pts, 1)
-
+        n = aa.shape[0]
+        rotation = hand_rotation[:, None].expand(n, 5, 3, 3)
+        position = torch.zeros(n, 5, 3, dtype=aa.dtype, device=aa.device)
+        levels = []
+        for k in range(4):                                  # knuckle/base, two more joints, tip
+            points, parents = self._levels[k], self._levels[k - 1] if k else [0] * 5
+            offset = rest[points] - rest[parents]           # (5, 3)
+            position = position + (rotation @ offset[..., None])[..., 0]
+            levels.append(position)
+            if k < 3:
+                rotation = rotation @ local[:, self._level_joints[k]]
+        out = torch.zeros(n, 21, 3, dtype=aa.dtype, device=aa.device)
+        for k, position in enumerate(levels):
+            out[:, self._levels[k]] = position
+        return out

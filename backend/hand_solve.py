@@ -5,7 +5,8 @@ Per hand, over all frames where it was found at once: the model hand (global han
 3D by MediaPipe's relative depth (x, y in pixels, depth in the same pixel scale), up to a
 per-frame scale and offset solved in closed form (weak perspective: a hand is small next to
 its distance). Joint limits per finger joint, a pull towards the body solve's wrist rotation
-and temporal smoothing between consecutive found frames are penalties. The fitted hand rotation
+and temporal smoothing between consecutive found frames are penalties; all frames of a hand are
+one batch (150 Adam steps in all). The fitted hand rotation
 replaces the body's wrist rotation on those frames, so body and fingers agree.
 """
 import numpy as np
@@ -36,12 +37,22 @@ def _kabsch(src, dst, w):
     return u @ fix @ vt
 
 
-def fit_hand(hand, observed, conf, body_wrist, steps=STEPS):
-    """One hand over N frames (in time order, ``consecutive`` handled by the caller).
+def fit_hand(hand, observed, conf, body_wrist, linked=None, steps=STEPS):
+    """One hand over N frames, all fitted at once.
 
     observed (N, 21, 3) x, y, depth in pixels; conf (N, 21); body_wrist (N, 3, 3) the body's
-    wrist rotation (camera frame). Returns finger axis-angle (N, 15, 3) and hand rotation
-    (N, 3, 3), and the final mean image residual in pixels."""
+    wrist rotation (camera frame); linked (N - 1,) bool: frame i + 1 follows frame i in the video
+    (smoothed together; default all). Returns finger axis-angle (N, 15, 3), hand rotation
+    (N, 3, 3) and the final mean image residual in pixels per frame."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tensors of a few thousand numbers: more threads only contend (4x slower)
+    try:
+        return _fit_hand(hand, observed, conf, body_wrist, linked, steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_hand(hand, observed, conf, body_wrist, linked, steps):
     dtype = torch.float32
     observed = torch.as_tensor(observed, dtype=dtype)
     conf = torch.as_tensor(conf, dtype=dtype).clamp_min(0.0) + 1e-6
@@ -53,6 +64,7 @@ def fit_hand(hand, observed, conf, body_wrist, steps=STEPS):
     delta = matrix_to_axis_angle(body_wrist.transpose(1, 2) @ start).clone().requires_grad_(True)
     anat = torch.zeros(n, 15, 3, dtype=dtype, requires_grad=True)
     optimiser = torch.optim.Adam([delta, anat], lr=0.05)
+    link = torch.ones(max(n - 1, 0), dtype=dtype) if linked is None else torch.as_tensor(linked, dtype=dtype)
     weights = conf / conf.sum(1, keepdim=True)
     axis_w = torch.tensor([1.0, 1.0, DEPTH_WEIGHT], dtype=dtype)
     centred_obs = observed - (weights[..., None] * observed).sum(1, keepdim=True)
@@ -73,8 +85,8 @@ def fit_hand(hand, observed, conf, body_wrist, steps=STEPS):
         loss = data.sum() + LIMIT_WEIGHT * (hand.limit_violation(anat) ** 2).sum() \
             + FLAT_WEIGHT * (anat ** 2).sum() + WRIST_WEIGHT * (delta ** 2).sum()
         if n > 1:
-            loss = loss + SMOOTH_WEIGHT * (((anat[1:] - anat[:-1]) ** 2).sum()
-                                           + ((rotation[1:] - rotation[:-1]) ** 2).sum())
+            loss = loss + SMOOTH_WEIGHT * (link * (((anat[1:] - anat[:-1]) ** 2).sum((1, 2))
+                                                   + ((rotation[1:] - rotation[:-1]) ** 2).sum((1, 2)))).sum()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
@@ -82,15 +94,6 @@ def fit_hand(hand, observed, conf, body_wrist, steps=STEPS):
         anat_c = torch.minimum(torch.maximum(anat, hand.lower), hand.upper)
         error = (res[..., :2].norm(dim=-1) * weights).sum(1)
         return hand.to_axis_angle(anat_c).numpy(), rotation.numpy(), error.numpy()
-
-
-def _runs(found):
-    """Index arrays of maximal runs of consecutive True entries."""
-    idx = np.flatnonzero(found)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1) + 1
-    return np.split(idx, breaks)
 
 
 def solve_hands(hands, poses, betas, body_model, smplh_path=None):
@@ -113,14 +116,18 @@ def solve_hands(hands, poses, betas, body_model, smplh_path=None):
     for h, side in enumerate(SIDES):
         wrist = JOINT_INDEX[f"{side}_wrist"]
         observed = np.concatenate([hands.keypoints[:, h, :, :2], hands.depth[:, h, :, None]], -1)
-        for run in _runs(hands.found[:, h]):
-            aa, rotation, _ = fit_hand(model[side], observed[run], hands.keypoints[run, h, :, 2], world_r[run, wrist])
-            hand_poses[run, h] = aa
-            hand_valid[run, h] = True
-            # the wrist's local rotation that gives the fitted hand rotation under the body's elbow
-            parent = world_r[run, body_model.parents[wrist]]
-            local = parent.transpose(1, 2) @ torch.as_tensor(rotation)
-            poses[run, 3 * wrist:3 * wrist + 3] = matrix_to_axis_angle(local).numpy()
-            mitt = JOINT_INDEX[f"{side}_hand"]
-            poses[run, 3 * mitt:3 * mitt + 3] = 0.0
+        seen = np.flatnonzero(hands.found[:, h])
+        if seen.size == 0:
+            continue
+        # every frame of this hand in one fit; smoothing only across consecutive frames
+        aa, rotation, _ = fit_hand(model[side], observed[seen], hands.keypoints[seen, h, :, 2], world_r[seen, wrist],
+                                   linked=np.diff(seen) == 1)
+        hand_poses[seen, h] = aa
+        hand_valid[seen, h] = True
+        # the wrist's local rotation that gives the fitted hand rotation under the body's elbow
+        parent = world_r[seen, body_model.parents[wrist]]
+        local = parent.transpose(1, 2) @ torch.as_tensor(rotation)
+        poses[seen, 3 * wrist:3 * wrist + 3] = matrix_to_axis_angle(local).numpy()
+        mitt = JOINT_INDEX[f"{side}_hand"]
+        poses[seen, 3 * mitt:3 * mitt + 3] = 0.0
     return hand_poses.reshape(t, 90), hand_valid, poses

@@ -73,7 +73,15 @@ def _pack(terms):
 # Offsets fitted by tools/fit_landmarks.py (where MediaPipe puts these landmarks on rendered
 # bodies, relative to the SMPL joints they sit on), in millimetres in the rest frame of the bone
 # they move with. Official SMPL's face, hand and foot points are its own vertices and stay as they are.
-SMPL_LIMB_OFFSETS_MM = {}
+# python -m tools.fit_landmarks (314 detected frames of 6 training renders; data/README.md)
+SMPL_LIMB_OFFSETS_MM = {
+    "left_shoulder": (3.6, -3.9, -1.5), "right_shoulder": (-3.6, -3.9, -1.5),
+    "left_elbow": (4.5, -0.4, 15.7), "right_elbow": (-4.5, -0.4, 15.7),
+    "left_wrist": (12.3, -5.8, 4.1), "right_wrist": (-12.3, -5.8, 4.1),
+    "left_hip": (-19.4, 0.2, 16.6), "right_hip": (19.4, 0.2, 16.6),
+    "left_knee": (-3.2, -8.6, -8.3), "right_knee": (3.2, -8.6, -8.3),
+    "left_ankle": (2.7, 36.2, 13.4), "right_ankle": (-2.7, 36.2, 13.4),
+}
 
 
 def offsets_for(arrays, bones_of):

@@ -3,7 +3,6 @@ clip stands on the floor at z = 0, its camera sees the body exactly as the camer
 does, and a result without ``cam_to_world`` imports as before."""
 import os
 import subprocess
-import sys
 
 import blender_env
 import bpy
@@ -22,7 +21,7 @@ FEET = ("left_ankle", "right_ankle", "left_foot", "right_foot")
 def results():
     """The backend's result on the bundled clip, and the same without its world frame."""
     world = blender_env.tmp_path("walk_world.npz")
-    run = subprocess.run([sys.executable, "-m", "backend", "run", os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4"),
+    run = subprocess.run([blender_env.backend_python(), "-m", "backend", "run", os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4"),
                           "--out", world, "--overwrite"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
     result = MotionResult.load(world)

@@ -133,6 +133,10 @@ def test_landmarks_are_the_declared_vertex_blend(body):
     ids = torch.as_tensor(load_body_model_file(MODEL).extras["landmark_vertex_ids"]).long()
     w = torch.as_tensor(load_body_model_file(MODEL).extras["landmark_vertex_weights"])
     expected = torch.einsum("lk,nlkc->nlc", w, v[:, ids])
+    # plus the fitted offsets (tools/fit_landmarks.py), carried rigidly by each landmark's bone
+    rot, _ = body.forward_kinematics(body._rotmats(poses), body.rest_joints(betas))
+    offsets = torch.as_tensor(load_body_model_file(MODEL).extras["landmark_offsets"]).float()
+    expected = expected + torch.einsum("nlab,lb->nla", rot[:, body.lm_bones], offsets)
     assert (body.landmarks(poses, betas) - expected).abs().max() < 1e-5
 
 

@@ -42,10 +42,12 @@ def _clean(frames, seed=0):
 
 def test_default_file_is_measured_mediapipe_noise(params):
     assert params["detector"]["model_complexity"] == 1
-    assert params["source"]["views"] == 4 and params["source"]["frames_per_view"] > 0
+    # measured against exact truth on training renders (tools/calibrate_noise.py --renders)
+    assert params["source"]["files"] > 0 and params["source"]["detected_frames"] > 0
+    assert params["reference"]["exact"]
     sigma = np.array(params["landmarks"]["sigma"])
     assert sigma.shape == (33,) and (sigma > 0.002).all() and (sigma < 0.05).all()
-    assert any("triangulated from the same MediaPipe" in c for c in params["caveats"])
+    assert any("exact truth" in c for c in params["caveats"])
     described = NoiseModel(params).describe()
     assert set(described["measured"]["groups"]) >= {"face", "wrists", "ankles"}
     assert "occlusion_rate" in described["model"]["assumed"]
@@ -58,9 +60,11 @@ def test_sampled_statistics_match_the_measurement(params):
     stats = summarize(noisy, clean, person_size(clean), model)
     assert torch.allclose(stats["sigma"], model.sigma, rtol=0.05)
     assert torch.allclose(stats["dropout_rate"], model.dropout_rate, atol=0.01)
-    # a few Gaussian draws also exceed the threshold, and drop-outs are not outliers
-    expected = model.outlier_rate * (1 - model.dropout_rate)
-    assert torch.allclose(stats["outlier_rate"], expected, atol=0.006)
+    # the rate is among visible landmarks (as the calibration counts it): drop-outs are not
+    # outliers, and outlier flags are drawn independently of them; a few Gaussian draws also
+    # exceed the threshold
+    expected = model.outlier_rate
+    assert torch.allclose(stats["outlier_rate"], expected, atol=0.006, rtol=0.1)  # hands: ~10 %, runs of frames
 
 
 def test_reproducible_shapes_and_ranges(params):

@@ -8,7 +8,8 @@ or vertex on SMPL) and gains an offset that moves rigidly with one bone:
 (tools/render_dataset.py) the true pose, shape and camera are known, so each detection gives two
 equations that are linear in the offset (the projection's cross-multiplied form, divided by the
 depth so residuals are in pixels); the offsets are the robust (Huber, iteratively reweighted)
-least-squares solution over all confident detections, with a small ridge towards zero.
+least-squares solution over all confident detections, with a small ridge towards zero. The
+finger landmarks (pinky, index, thumb) are not fitted: rendered hands are painted mitts.
 
 Two definitions are fitted: the shipped model's (``--write`` stores the offsets in
 data/body_models/scorehmr_neutral.pkl as ``landmark_offsets`` / ``landmark_offset_joints``), and
@@ -33,6 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VISIBLE = 0.5
 HUBER_PX = 6.0
 RIDGE = 1e-3      # per metre^2 of offset, relative to the pixel residuals' scale
+# rendered hands are painted, fingers closed: MediaPipe's finger landmarks on them say little
+# about real hands, so those keep their hand-picked definition
+NOT_FITTED = [f"{s}_{f}" for s in ("left", "right") for f in ("pinky", "index", "thumb")]
 LIMBS = [f"{s}_{p}" for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") for s in ("left", "right")]
 GROUPS = {"face": LANDMARK_NAMES[:11], "shoulders": LIMBS[:2], "elbows": LIMBS[2:4], "wrists": LIMBS[4:6],
           "hands": LANDMARK_NAMES[17:23], "hips": LIMBS[6:8], "knees": LIMBS[8:10], "ankles": LIMBS[10:12],
@@ -151,6 +155,10 @@ def write_offsets(path, offsets, bones):
     load_body_model_file(path)  # validates what we rewrite
     with open(path, "rb") as fh:
         data = pickle.load(fh)  # our own file, written by tools/build_body_model.py
+    from tools.build_body_model import _ZerosOnLoad
+
+    if not np.any(data["posedirs"]):  # keep the file small: zero correctives stored as a call
+        data["posedirs"] = _ZerosOnLoad(np.shape(data["posedirs"]))
     data["landmark_offsets"] = np.asarray(offsets, np.float32)
     data["landmark_offset_joints"] = np.asarray(bones, np.int32)
     tmp = path + ".tmp"
@@ -179,7 +187,8 @@ def main(argv=None):
     limbs = [LANDMARK_INDEX[n] for n in LIMBS]
     smpl_bones = model.lm_bones.clone()
     smpl_bones[limbs] = limb_joints  # on SMPL these landmarks are joints and move with them
-    for name, definition, fitted, bones in (("shipped", model, None, model.lm_bones),
+    fittable = [l for l, n in enumerate(LANDMARK_NAMES) if n not in NOT_FITTED]
+    for name, definition, fitted, bones in (("shipped", model, fittable, model.lm_bones),
                                             ("smpl_limbs", _SmplStyle(model), limbs, smpl_bones)):
         bones = bones.numpy()
         base, rot = _terms(model, definition, train, bones)
