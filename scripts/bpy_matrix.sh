@@ -20,7 +20,7 @@ setup_one() {
   if [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then return 0; fi
   start=$SECONDS
   rm -rf "$dir"
-  python3.11 -m venv "$dir"
+  "${PYTHON:-python3.11}" -m venv "$dir"  # as scripts/setup.sh: PYTHON overrides
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "bpy==$version" "numpy>=1.26,<2" "pytest>=8" "scipy>=1.11,<2"
   echo "$want" > "$stamp"
   echo "bpy-matrix: venv for bpy $version ready in $((SECONDS - start)) s"
