@@ -14,6 +14,7 @@ import torch
 
 from smplcore.skeleton import JOINT_INDEX, NUM_JOINTS
 
+from .device import cpu_threads
 from .geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from .hand_model import SIDES, HandModel
 
@@ -44,12 +45,8 @@ def fit_hand(hand, observed, conf, body_wrist, linked=None, steps=STEPS):
     wrist rotation (camera frame); linked (N - 1,) bool: frame i + 1 follows frame i in the video
     (smoothed together; default all). Returns finger axis-angle (N, 15, 3), hand rotation
     (N, 3, 3) and the final mean image residual in pixels per frame."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tensors of a few thousand numbers: more threads only contend (4x slower)
-    try:
+    with cpu_threads(1):  # tensors of a few thousand numbers: more threads only contend (4x slower)
         return _fit_hand(hand, observed, conf, body_wrist, linked, steps)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit_hand(hand, observed, conf, body_wrist, linked, steps):

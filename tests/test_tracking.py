@@ -11,6 +11,7 @@ import pytest
 from backend import pipeline
 from backend.errors import BackendError
 from smplcore.protocol import ERROR_EXIT_CODES
+from test_backend_video import write_video
 from smplcore.result import MotionResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,21 +27,12 @@ def _frames():
     return frames
 
 
-def _write(path, frames, fps=30.0):
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def gap_clip(tmp_path_factory):
     """50 frames of the woman, 60 blank frames (2 s: longer than motion prediction bridges), 50 more."""
     frames = _frames()
     blank = [np.zeros_like(frames[0])] * 60
-    return _write(tmp_path_factory.mktemp("gap") / "gap.mp4", frames[:50] + blank + frames[50:100])
+    return write_video(tmp_path_factory.mktemp("gap") / "gap.mp4", frames[:50] + blank + frames[50:100])
 
 
 def test_a_person_is_recognised_after_a_gap(gap_clip):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from backend.device import cpu_threads
 from backend.geometry import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from smplcore.skeleton import JOINT_INDEX, NUM_JOINTS
 
@@ -128,12 +129,8 @@ def _points(model, rotmats, betas, trans, joint_ids, offsets):
 def fit_clip(model, positions, targets, iters=400, weights=FitWeights(), lr=0.03):
     """positions (T, K, 3) metres in a Y-up world, one column per ``targets`` entry."""
     # the graph is hundreds of small ops: one thread is faster than two fighting over them
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with cpu_threads(1):
         return _fit(model, positions, targets, iters, weights, lr)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(model, positions, targets, iters, weights, lr):
