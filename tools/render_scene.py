@@ -130,6 +130,8 @@ class BodyScene:
             x0, y0, x1, y1 = box
             render.border_min_x, render.border_max_x = np.clip([(x0 - 8) / w, (x1 + 8) / w], 0, 1)
             render.border_min_y, render.border_max_y = np.clip([1 - (y1 + 8) / h, 1 - (y0 - 8) / h], 0, 1)
+            if min((render.border_max_x - render.border_min_x) * w, (render.border_max_y - render.border_min_y) * h) < 4:
+                return np.zeros((h, w, 4), np.uint8)  # the body is out of the picture (Blender refuses)
         self.scene.render.filepath = self._frame_path
         with _quiet_stdout():
             bpy.ops.render.render(write_still=True)
