@@ -17,6 +17,9 @@ def _report_import(operator, arm, result_path):
     note = f"; {gaps} stretch(es) without the person marked '{importer.MISSING_MARKER}'" if gaps else ""
     tasks.last_status = f"Imported {arm.name} from {os.path.basename(result_path)}{note}"
     operator.report({"INFO"}, tasks.last_status)
+    if arm.get(importer.MODEL_MISMATCH):
+        tasks.last_status = f"Imported {arm.name}, but {arm[importer.MODEL_MISMATCH]}"
+        operator.report({"WARNING"}, tasks.last_status)
     if arm.get(importer.WORLD_NOTE):  # e.g. a moving camera: no floor, the camera frame kept
         tasks.last_status = f"Imported {arm.name} without a floor: {arm[importer.WORLD_NOTE]}"
         operator.report({"WARNING"}, tasks.last_status)

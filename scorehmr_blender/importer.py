@@ -40,6 +40,7 @@ class _Created:
 
 
 WORLD_NOTE = "scorehmr_world_note"   # custom property: why the import has no floor
+MODEL_MISMATCH = "scorehmr_body_model_mismatch"  # custom property: the result's body model is another one
 FLOOR_MARGIN = 1.5                   # metres of floor around the path of the root
 
 _DATA_COLLECTIONS = {"Object": "objects", "Mesh": "meshes", "Armature": "armatures", "Camera": "cameras",
@@ -78,6 +79,7 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         arm[WORLD_NOTE] = result.world_note
         arm["scorehmr_video"] = os.path.abspath(video_path) if video_path else ""
         arm["scorehmr_body_model"] = model.path
+        arm[MODEL_MISMATCH] = body_model_mismatch(result, model)
     except BaseException:
         created.remove_all()
         raise
@@ -86,6 +88,16 @@ def import_result(context, result_path, video_path="", body_model_path=""):
     _select_and_frame(context, arm, mesh)
     arm["scorehmr_gaps"] = len(gaps)
     return arm
+
+
+def body_model_mismatch(result, model) -> str:
+    """Why the body model in use is not the one the result was solved on ("" when it is): the
+    poses still mean the same, but its betas shape another skeleton, so the body differs."""
+    if result.body_model == model.model_id:
+        return ""
+    return (f"the result was solved on body model {result.body_model}, but the body model in use is "
+            f"{model.model_id}: its shape is shown on that model; set the Body Model preference to "
+            "the one the result was made with")
 
 
 MISSING_MARKER = "no person"

@@ -96,6 +96,18 @@ def test_every_import_makes_a_new_action(imported):
     assert arm.animation_data.action == first and first.use_fake_user
 
 
+def test_a_result_of_another_body_model_imports_with_a_warning(imported):
+    arm, _, model_path = imported
+    assert arm[_core("importer").MODEL_MISMATCH] == ""  # solved on the model in use: nothing to say
+    path = blender_env.tmp_path("other_model_result.npz")
+    result = blender_env.write_test_result(path, model_path)
+    result.body_model = "SMPL_NEUTRAL:0123456789abcdef"
+    result.save(path)
+    assert bpy.ops.scorehmr.import_result(filepath=path) == {"FINISHED"}
+    note = bpy.context.scene.scorehmr.source[_core("importer").MODEL_MISMATCH]
+    assert "SMPL_NEUTRAL:0123456789abcdef" in note and "Body Model preference" in note
+
+
 def test_a_broken_result_leaves_the_scene_unchanged(tmp_path):
     blender_env.fresh_scene()
     before = _scene_state()
