@@ -3,6 +3,7 @@
 Exit status: 0 on success, else ``ERROR_EXIT_CODES[code]`` with ``error: ...`` and ``hint: ...``
 on stderr. A progress bar is drawn only when stderr is a terminal.
 """
+import argparse
 import logging
 import os
 import sys
@@ -83,12 +84,9 @@ def _report_failure(exc: BaseException, prefix="") -> int:
     return print_failure(describe_failure(exc), prefix)
 
 
-# the options of ``run`` / ``run-folder`` that shape a solve (see ``_add_solve_options``)
-SOLVE_OPTIONS = ("start", "end", "device", "body_model", "checkpoint", "focal", "overwrite", "foot_lock", "person",
-                 "max_gap", "hands")
-
-
 def solve_options(args) -> dict:
+    """The options of ``run`` / ``run-folder`` that shape a solve: every one ``_add_solve_options``
+    declares (derived from it, so a new option reaches local and cluster runs alike)."""
     return {name: getattr(args, name) for name in SOLVE_OPTIONS}
 
 
@@ -226,6 +224,15 @@ def _add_solve_options(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output file even when it is not a result file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+
+
+def _solve_option_names() -> tuple:
+    declared = argparse.ArgumentParser(add_help=False)
+    _add_solve_options(declared)
+    return tuple(name for name in vars(declared.parse_args([])) if name != "verbose")
+
+
+SOLVE_OPTIONS = _solve_option_names()
 
 
 def add_commands(commands):
