@@ -108,7 +108,7 @@ def render(scene_file, out_dir):
     """bpy subprocess: one RGBA PNG per frame (Workbench, transparent film)."""
     import bpy
 
-    data = np.load(scene_file)
+    data = np.load(scene_file, allow_pickle=False)
     verts, faces = data["verts"], data["faces"]
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
@@ -262,7 +262,7 @@ def main(argv=None):
         np.savez(scene_file, faces=faces, **data)
         subprocess.run([sys.executable, os.path.abspath(__file__), "--render", scene_file, frames_dir], check=True,
                        stdout=subprocess.DEVNULL)
-    data = dict(np.load(scene_file))
+    data = dict(np.load(scene_file, allow_pickle=False))
     summary, per_joint, found, seconds = evaluate(data, frames_dir, args.seed)
     report = {
         "frames": args.frames, "seed": args.seed, "found": found,
