@@ -8,6 +8,7 @@ the job (same file, hard link or symlink to it) is refused even then.
 import os
 
 from backend.errors import BackendError
+from smplcore.atomic import write_atomically
 
 
 def check_output(out, inputs=(), overwrite=False) -> str:
@@ -62,20 +63,5 @@ def index_path(out) -> str:
 
 
 def write_text_atomically(path, text):
-    """Write a small text file via a temporary file + rename, with the umask's permissions."""
-    import tempfile
-
-    from smplcore.result import file_mode
-
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = file_mode(path)
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write a small text file whole or not at all, with the umask's permissions."""
+    write_atomically(path, lambda fh: fh.write(text.encode("utf-8")))

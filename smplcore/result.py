@@ -5,11 +5,11 @@ reported with the field's name and what was expected, so a user can tell a broke
 a file written by another tool.
 """
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import write_atomically
 from .skeleton import NUM_JOINTS, NUM_LANDMARKS
 
 RESULT_VERSION = 3   # 2: optional cam_to_world and world_note; 3: optional hand_poses, hand_valid
@@ -141,19 +141,7 @@ class MotionResult:
             arrays["hand_poses"] = np.asarray(self.hand_poses, np.float32)
             arrays["hand_valid"] = np.asarray(self.hand_valid, bool)
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        mode = file_mode(path)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)  # created 0600 ...
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.chmod(tmp, mode)  # ... so give it the mode a plain open() would have
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomically(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path) -> "MotionResult":
@@ -191,24 +179,6 @@ def is_result_file(path) -> bool:
             return isinstance(data, np.lib.npyio.NpzFile) and all(k in data.files for k in _REQUIRED)
     except Exception:  # not a zip, not readable, a folder ...: not a result file
         return False
-
-
-def file_mode(path) -> int:
-    """The permission bits for a new file under the process umask; an existing file keeps its own."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        pass
-    try:  # Linux: read the umask without changing it (os.umask would race with other threads)
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 _REQUIRED = ("poses", "trans", "betas", "mocap_framerate", "frame_index", "valid",
