@@ -6,6 +6,7 @@ import bpy
 
 from ..scorehmr_blender import retarget, tasks
 from ..scorehmr_blender.properties import is_smpl_armature
+from .task_operator import free_in_object_mode
 
 # FBX options per destination; everything else is the exporter's default.
 _FBX_COMMON = dict(use_selection=True, object_types={"ARMATURE", "MESH"}, bake_anim=True,
@@ -66,11 +67,7 @@ class SCOREHMR_OT_export(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if tasks.active() is not None:
-            cls.poll_message_set("Another ScoreHMR task is running")
-            return False
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Works in Object mode")
+        if not free_in_object_mode(cls, context):
             return False
         settings = context.scene.scorehmr
         reasons = [why_not_exportable(export_armature(context, w)) for w in ("TARGET", "SOURCE")]

@@ -4,7 +4,7 @@ import os
 import bpy
 
 from ..scorehmr_blender import importer, jobs, preferences, tasks
-from .task_operator import TaskOperator
+from .task_operator import TaskOperator, free_in_object_mode
 
 
 def _body_model_path(context):
@@ -38,13 +38,7 @@ class SCOREHMR_OT_import_video(TaskOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if tasks.active() is not None:
-            cls.poll_message_set("Another ScoreHMR task is running")
-            return False
-        if context.mode != "OBJECT":
-            cls.poll_message_set("Works in Object mode")
-            return False
-        return True
+        return free_in_object_mode(cls, context)
 
     def start_task(self, context):
         settings = context.scene.scorehmr

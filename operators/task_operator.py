@@ -14,6 +14,18 @@ from ..smplcore.protocol import BackendError
 TIMER_SECONDS = 0.2
 
 
+def free_in_object_mode(cls, context) -> bool:
+    """poll() check shared by the operators that build scene content: no other ScoreHMR task is
+    running and Blender is in Object mode; otherwise the greyed button says which."""
+    if tasks.active() is not None:
+        cls.poll_message_set("Another ScoreHMR task is running")
+        return False
+    if context.mode != "OBJECT":
+        cls.poll_message_set("Works in Object mode")
+        return False
+    return True
+
+
 class TaskOperator:
     _timer = None
     _task = None
