@@ -86,9 +86,8 @@ def mediapipe_world_rows(d, focal):
     return {"mediapipe_world": raw, "mediapipe_world_smoothed": smooth}
 
 
-def solver_rows(d, focal, trained_models, smplify, methods):
+def solver_rows(d, focal, models, smplify, methods):
     """SMPL solutions (poses, trans, betas) of the solver rows."""
-    body, shipped, trained = trained_models
     kp = d["keypoints_2d"]
     world = np.where(d["found"][:, None, None], d["world_landmarks"], 0.0).astype(np.float32)
     fps = float(d["fps"])
@@ -97,14 +96,14 @@ def solver_rows(d, focal, trained_models, smplify, methods):
     kp_t = torch.as_tensor(kp)
     f, c = camera_tensors(n, focal, d["image_size"], "cpu")
     with torch.no_grad():
-        state = initial_state(trained, shipped, body, kp_t, f, c, world=world)
+        state = initial_state(models.trained, models.shipped, models.body, kp_t, f, c, world=world)
     to_aa = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72)  # noqa: E731
     if "init" in methods:
         out["init"] = (to_aa(state.x), state.trans, state.betas)
     for method, temporal in (("scorehmr_single", False), ("scorehmr_temporal", True)):
         if method in methods:
             started = time.perf_counter()
-            s = solve_sequence(kp, d["image_size"], focal, fps, temporal=temporal, world_landmarks=world)
+            s = solve_sequence(kp, d["image_size"], focal, fps, models=models, temporal=temporal, world_landmarks=world)
             seconds[method] = time.perf_counter() - started
             out[method] = (torch.as_tensor(s["poses"]), torch.as_tensor(s["trans"]), torch.as_tensor(s["betas"]))
     if "smplify" in methods:
@@ -141,7 +140,7 @@ def scores(pred, true, valid, root_pred, root_true):
 
 
 def evaluate_file(d, focal, models, smplify, methods):
-    body = models[0]
+    body = models.body
     valid = torch.as_tensor(d["found"])
     n = len(valid)
     true = torch.as_tensor(d["joints"], dtype=torch.float32)
@@ -224,7 +223,7 @@ def main(argv=None):
     if not renders:
         raise SystemExit(f"no renders in {args.renders}: make them with python -m tools.render_dataset")
     models = load_models(None, args.checkpoint, "cpu")
-    smplify = SMPLify(models[0], load_pose_gmm(), None, losses=ScoreHMRConfig())
+    smplify = SMPLify(models.body, load_pose_gmm(), None, losses=ScoreHMRConfig())
     per_file, detector, seconds = [], [], {}
     for d in renders:
         focal = float(d["focal_length"]) if args.focal == "true" else default_focal_length(int(d["image_size"][0]))
