@@ -25,6 +25,19 @@ def _report_import(operator, arm, result_path):
         operator.report({"WARNING"}, tasks.last_status)
 
 
+def _import_file(operator, context, result_path, video, name_suffix=""):
+    """Import Result / Import Person: a result file into the scene, a failure reported on the operator."""
+    try:
+        arm = importer.import_result(context, result_path, video, _body_model_path(context))
+    except (ValueError, OSError, RuntimeError) as exc:
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if name_suffix:
+        arm.name += name_suffix
+    _report_import(operator, arm, result_path)
+    return {"FINISHED"}
+
+
 class SCOREHMR_OT_import_video(TaskOperator, bpy.types.Operator):
     """Capture the motion of the person in a video: run the backend, then build the clip, camera,
     SMPL armature, body mesh and a new Action"""
@@ -88,14 +101,7 @@ class SCOREHMR_OT_import_person(bpy.types.Operator):
             self.report({"ERROR"}, f"no person {self.person} in the People list")
             return {"CANCELLED"}
         video = item.video if item.video and os.path.isfile(item.video) else ""
-        try:
-            arm = importer.import_result(context, item.result, video, _body_model_path(context))
-        except (ValueError, OSError, RuntimeError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        arm.name = f"{arm.name} person {item.person}"
-        _report_import(self, arm, item.result)
-        return {"FINISHED"}
+        return _import_file(self, context, item.result, video, name_suffix=f" person {item.person}")
 
 
 class SCOREHMR_OT_import_result(bpy.types.Operator):
@@ -124,13 +130,7 @@ class SCOREHMR_OT_import_result(bpy.types.Operator):
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
         video = bpy.path.abspath(self.video_path) if self.video_path else ""
-        try:
-            arm = importer.import_result(context, path, video, _body_model_path(context))
-        except (ValueError, OSError, RuntimeError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        _report_import(self, arm, path)
-        return {"FINISHED"}
+        return _import_file(self, context, path, video)
 
 
 classes = (SCOREHMR_OT_import_video, SCOREHMR_OT_import_person, SCOREHMR_OT_import_result)
