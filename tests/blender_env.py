@@ -46,6 +46,14 @@ def fresh_scene():
     return bpy.context
 
 
+def use_test_backend():
+    """The add-on's preferences pointed at the project's backend Python, on the CPU."""
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    prefs.python_path = backend_python()
+    prefs.device = "CPU"
+    return prefs
+
+
 def body_model_path():
     """The shipped body model."""
     return default_body_model_path()

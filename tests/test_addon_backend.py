@@ -25,9 +25,7 @@ def _core(name):
 @pytest.fixture(autouse=True)
 def backend_prefs():
     blender_env.fresh_scene()
-    prefs = bpy.context.preferences.addons[blender_env.ADDON_MODULE].preferences
-    prefs.python_path = blender_env.backend_python()
-    prefs.device = "CPU"
+    prefs = blender_env.use_test_backend()
     yield prefs
     _core("client").shutdown_shared_backend()
 

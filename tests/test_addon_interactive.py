@@ -14,9 +14,7 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(VIDEO), reason="no test video
 @pytest.fixture(autouse=True)
 def backend_prefs():
     blender_env.fresh_scene()
-    prefs = bpy.context.preferences.addons[blender_env.ADDON_MODULE].preferences
-    prefs.python_path = blender_env.backend_python()
-    prefs.device = "CPU"
+    prefs = blender_env.use_test_backend()
     settings = bpy.context.scene.scorehmr
     settings.import_start, settings.import_end = 1, 24  # a short stretch keeps the test quick
     yield prefs
