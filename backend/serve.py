@@ -7,6 +7,7 @@ take the same lock, so after a ``cancelled`` event no result file of that job ev
 Only protocol lines go to stdout: file descriptor 1 is re-pointed at stderr so that stray
 prints of native libraries land in the log.
 """
+import contextlib
 import importlib.util
 import logging
 import os
@@ -34,6 +35,7 @@ class Job:
     context: JobContext = field(default_factory=JobContext)  # the server's, with a listener, once submitted
     lock: threading.Lock = field(default_factory=threading.Lock)
     finished: bool = False
+    partial: str | None = None  # the hidden file the running job writes, removed whatever happens
 
 
 def _bad(message, job_id=None, hint="see smplcore/protocol.py for the request format"):
@@ -217,14 +219,17 @@ class Server:
 
     def shutdown(self):
         with self._jobs_lock:
-            pending = list(self._jobs)
-        for job_id in pending:
-            self._cancel(job_id)
+            pending = list(self._jobs.values())
+        for job in pending:
+            self._cancel(job.id)
         self._queue.put(None)
         self._stopping.set()
         self._worker.join(SHUTDOWN_GRACE_S)
         if self._worker.is_alive():
             log.warning("a job did not stop within %.0f s of shutdown; exiting anyway", SHUTDOWN_GRACE_S)
+            for job in pending:  # the worker's own clean-up will not run: the process ends first
+                if job.partial:
+                    _remove_leftovers(job.partial)
 
     # -- the working side (worker thread) -------------------------------------------------
 
@@ -260,8 +265,8 @@ class Server:
 
     def _execute(self, job: Job):
         out = job.args["out"]
-        partial = os.path.join(os.path.dirname(os.path.abspath(out)),
-                               f".{os.path.basename(out)}.{os.getpid()}.partial")
+        partial = job.partial = os.path.join(os.path.dirname(os.path.abspath(out)),
+                                             f".{os.path.basename(out)}.{os.getpid()}.partial")
         log.info("job %r: %s %s", job.id, job.kind, job.args.get("video_path") or job.args.get("result_path"))
         try:
             job.context.check()
@@ -305,9 +310,14 @@ class Server:
                     job.finished = True
                     self.emit(error.event(job.id))
         finally:
-            for leftover in [partial] + [written for written, _ in _extra_files(partial, out)]:
-                if os.path.exists(leftover):
-                    os.remove(leftover)
+            _remove_leftovers(partial)
+
+
+def _remove_leftovers(partial):
+    """Remove what an unpublished job wrote: its partial result and further persons' files."""
+    for leftover in [partial] + [written for written, _ in _extra_files(partial, partial)]:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(leftover)
 
 
 def _extra_files(partial, out):
@@ -338,4 +348,10 @@ def main() -> int:
         log.error("missing packages: %s (%s)", ", ".join(missing), protocol.SETUP_HINT)
     server = Server(protocol_stream(), missing)
     log.info("serving protocol %d on stdin/stdout (pid %d)", protocol.PROTOCOL_VERSION, os.getpid())
-    return server.serve(iter(sys.stdin.readline, ""))
+    code = server.serve(iter(sys.stdin.readline, ""))
+    # Threads of a cancelled job (model loading, video decoding) may still be inside torch or
+    # MediaPipe; finalizing the interpreter under them aborts the process (SIGABRT). Every event
+    # is already flushed, so the process leaves without finalizing.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
