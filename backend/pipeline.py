@@ -323,7 +323,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
             betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
-            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=keypoints, focal_length=focal,
+            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=solution["keypoints_2d"],
+            focal_length=focal,
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
             cam_to_world=solution["cam_to_world"], world_note=note,
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))

@@ -10,8 +10,8 @@ starts from the same stored detections:
   (backend.camera.solve_translation against the same 2D landmarks) — what MediaPipe add-ons show;
 - ``mediapipe_world_smoothed``: the same, Gaussian-smoothed over time (sigma = 2 frames);
 - ``init``, ``scorehmr_single``, ``scorehmr_temporal``: the solver exactly as the pipeline runs
-  it after detection (backend.solver.solve_sequence, with the world landmarks; ``init`` is its
-  initial state, ``scorehmr_single`` the per-frame guidance);
+  it after detection (backend.solver.solve_sequence, with the world landmarks and the detector's
+  left/right swaps undone; ``init`` is its initial state, ``scorehmr_single`` the per-frame guidance);
 - ``smplify``: the optimisation baseline from the same initial state and observation.
 
 Joint sets: ``limbs12`` (shoulders, elbows, wrists, hips, knees, ankles: SMPL joints for truth and
@@ -41,6 +41,7 @@ from backend.camera import project, solve_translation
 from backend.checkpoints import default_checkpoint_path
 from backend.pipeline import default_focal_length
 from backend.scorehmr import ScoreHMRConfig
+from backend.sides import consistent_sides
 from backend.solver import camera_tensors, initial_state, load_models, solve_sequence
 from backend.geometry import rot6d_to_axis_angle
 from scorehmr_research import metrics
@@ -88,9 +89,10 @@ def mediapipe_world_rows(d, focal):
 
 def solver_rows(d, focal, models, smplify, methods):
     """SMPL solutions (poses, trans, betas) of the solver rows."""
-    kp = d["keypoints_2d"]
-    world = np.where(d["found"][:, None, None], d["world_landmarks"], 0.0).astype(np.float32)
     fps = float(d["fps"])
+    world = np.where(d["found"][:, None, None], d["world_landmarks"], 0.0).astype(np.float32)
+    # the solver's own first step (left/right swaps undone), once, for every solver row
+    kp, world, _ = consistent_sides(d["keypoints_2d"], world, fps, d["found"])
     out, seconds = {}, {}
     n = len(kp)
     kp_t = torch.as_tensor(kp)
@@ -103,7 +105,8 @@ def solver_rows(d, focal, models, smplify, methods):
     for method, temporal in (("scorehmr_single", False), ("scorehmr_temporal", True)):
         if method in methods:
             started = time.perf_counter()
-            s = solve_sequence(kp, d["image_size"], focal, fps, models=models, temporal=temporal, world_landmarks=world)
+            s = solve_sequence(kp, d["image_size"], focal, fps, models=models, temporal=temporal, world_landmarks=world,
+                               fix_sides=False)
             seconds[method] = time.perf_counter() - started
             out[method] = (torch.as_tensor(s["poses"]), torch.as_tensor(s["trans"]), torch.as_tensor(s["betas"]))
     if "smplify" in methods:

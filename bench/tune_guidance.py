@@ -26,6 +26,7 @@ from backend.device import SOLVER_CPU_THREADS
 from backend.geometry import rot6d_to_matrix
 from backend.pipeline import default_focal_length
 from backend.scorehmr import ScoreHMR, ScoreHMRConfig
+from backend.sides import consistent_sides
 from backend.solver import camera_tensors, initial_state
 from bench.accuracy import load_heldout, run_methods
 from scorehmr_research.observation_noise import NoiseModel
@@ -51,8 +52,10 @@ def load_render(path, true_focal=False):
     length the pipeline assumes for a video of unknown camera unless ``true_focal``."""
     with np.load(path, allow_pickle=False) as z:
         found = z["found"].astype(bool)
-        kp = torch.as_tensor(np.where(found[:, None, None], z["keypoints_2d"], 0), dtype=torch.float32)
         world = np.where(found[:, None, None], z["world_landmarks"], 0).astype(np.float32)
+        # as the solver does first: the detector's left/right swaps undone
+        kp, world, _ = consistent_sides(np.where(found[:, None, None], z["keypoints_2d"], 0), world, float(z["fps"]), found)
+        kp = torch.as_tensor(kp, dtype=torch.float32)
         size = tuple(int(v) for v in z["image_size"])
         focal = float(z["focal_length"]) if true_focal else default_focal_length(size[0])
         return {"name": os.path.basename(path), "kp": kp, "world": world, "focal": focal,
