@@ -2,6 +2,9 @@
 posed body in front of the camera given its 2D landmarks."""
 import torch
 
+HOLD_WEIGHT = 1e4   # a held row's pull, relative to the largest data term (float32 keeps ~7 digits)
+
+
 def project(points: torch.Tensor, focal, principal) -> torch.Tensor:
     """(…, K, 3) camera-frame points -> (…, K, 2) pixels."""
     z = points[..., 2:3].clamp(min=1e-3)
@@ -9,7 +12,7 @@ def project(points: torch.Tensor, focal, principal) -> torch.Tensor:
 
 
 def solve_translation(points: torch.Tensor, kp: torch.Tensor, focal, principal, min_depth=0.5,
-                      smooth=0.0, groups=1, plane=None, steps=None) -> torch.Tensor:
+                      smooth=0.0, groups=1, plane=None, steps=None, hold=None) -> torch.Tensor:
     """Translation t (N, 3) minimising the confidence-weighted linearised reprojection error of
     points + t (N, K, 3) against kp (N, K, 3: pixels + confidence):
     (u - c)(Z + t_z) = f (X + t_x), the same for y — linear in t, solved exactly.
@@ -22,7 +25,9 @@ def solve_translation(points: torch.Tensor, kp: torch.Tensor, focal, principal, 
     normal . t toward target (e.g. planted feet onto the floor), weight relative to each frame's
     own data term: the floor then fixes the depth the 2D landmarks leave loose. With
     ``steps = (weight (N,), offset (N, 3))`` (temporal only) the rows also pull t_n - t_(n-1)
-    toward offset_n (a planted foot stays put), weight relative to the typical data term."""
+    toward offset_n (a planted foot stays put), weight relative to the typical data term.
+    With ``hold = (rows (M,), values (M, 3))`` those rows keep the given translation inside the
+    solve (as hard constraints), so with smoothing their neighbours continue from them."""
     n = points.shape[0]
     focal = torch.as_tensor(focal, dtype=points.dtype, device=points.device).expand(n)
     principal = torch.as_tensor(principal, dtype=points.dtype, device=points.device).expand(n, 2)
@@ -45,6 +50,11 @@ def solve_translation(points: torch.Tensor, kp: torch.Tensor, focal, principal, 
         weight = weight * torch.diagonal(ata, dim1=-2, dim2=-1).sum(-1) / 3
         ata = ata + weight[:, None, None] * torch.outer(normal, normal)
         atb = atb + (weight * target)[:, None] * normal
+    if hold is not None and len(hold[0]):
+        rows, values = hold
+        big = HOLD_WEIGHT * torch.diagonal(ata, dim1=-2, dim2=-1).sum(-1).max()
+        ata[rows] = ata[rows] + big * eye
+        atb[rows] = atb[rows] + big * values.to(atb)
     if (smooth > 0 or steps is not None) and n // groups > 1:
         length = n // groups
         weight = torch.full((groups, length), float(smooth), dtype=a.dtype, device=a.device)

@@ -7,10 +7,11 @@ The whole method in one file. An initial estimate x (24 rotations in 6D) is refi
      gradient: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); L = L(x0_hat);
      eps' = eps + s sqrt(1 - a_t) dL/dx_t (through x0_hat only, never through the network);
      x_{t-d} = sqrt(a_{t-d}) x0_hat' + sqrt(1 - a_{t-d}) eps'.
-     The temporal pose smoothness and the multi-view term are stiff (their explicit gradient
+     The temporal pose smoothness, the multi-view and the floor term are stiff (their explicit gradient
      steps oscillate once the weight is large), so they enter as implicit steps of the same
      size on x0_hat' (``GuidanceLosses.smooth_pose_step``: one small linear solve along time;
-     ``multiview_step``: a shrink toward the views' mean) and eps' is recomputed from the result.
+     ``multiview_step``: a shrink toward the views' mean; ``floor_step``: a linearised 4 x 4
+     solve per frame) and eps' is recomputed from the result.
   3. the next iteration inverts from the last sample; a window stops early when L stops falling.
 
 Guidance losses compose (``GuidanceLosses``): 2D keypoints (confidence-weighted GMoF
@@ -33,6 +34,9 @@ from .job import JobContext
 from smplcore.skeleton import LANDMARK_INDEX
 
 FEET = (7, 8, 10, 11)  # ankles and balls of the feet
+# a body that has risen off the floor keeps its planted foot: the lower foot up to this high
+# (m; a jump's feet are higher) and this slow (m/s; a swing foot is faster) counts as planted
+FLOATING_FOOT, FLOATING_SPEED = 0.15, 1.0
 HIPS = (LANDMARK_INDEX["left_hip"], LANDMARK_INDEX["right_hip"])  # MediaPipe's world origin is their midpoint
 
 
@@ -188,7 +192,7 @@ class GuidanceLosses:
                 feet = (joints[:, FEET] + trans[:, None]).reshape(v, -1, len(FEET), 3)
                 step = ((feet[:, 1:] - feet[:, :-1]) ** 2).sum(-1)
                 terms["foot_contact"] = cfg.foot_contact * (self.contact * step).sum()
-        if cfg.floor and self.planted is not None:
+        if cfg.floor and self.planted is not None and "floor" not in skip:
             above = self.above_floor(joints[:, list(FEET)] + trans[:, None])
             terms["floor"] = cfg.floor * (self.planted * above ** 2 + torch.relu(-above) ** 2).sum()
         if cfg.multiview and self.groups_are_views and v > 1 and "multiview" not in skip:
@@ -219,6 +223,30 @@ class GuidanceLosses:
         system = torch.diag_embed(keep) + float(strength) * difference_gram(frames, cfg.smooth_order).to(x.device)
         y = torch.linalg.solve(system, keep[..., None] * x.reshape(v, frames, -1).double())
         return y.to(x.dtype).reshape(x.shape)
+
+    def floor_step(self, x, trans, step):
+        """The proximal step of the floor term (planted feet on the floor, no foot below it),
+        linearised per frame: argmin_d |d|^2 / (2 step) + floor(x + d) with the feet heights
+        h + J d. Each frame's feet depend on its own pose only, so this is a 4 x 4 solve per
+        frame; stable for any weight, where the explicit gradient overshoots (a stiff term)."""
+        cfg = self.cfg
+        if not cfg.floor or self.planted is None:
+            return x
+        with torch.enable_grad():
+            y = x.detach().requires_grad_(True)
+            _, joints = self.body.forward_kinematics(self.pose(y), self.rest)
+            above = self.above_floor(joints[:, list(FEET)] + trans[:, None])         # (N, 4)
+            rows = [torch.autograd.grad(above[:, k].sum(), [y], retain_graph=k < len(FEET) - 1)[0]
+                    for k in range(len(FEET))]
+        with torch.no_grad():
+            jac = torch.stack(rows, 1)                                                 # (N, 4, 144)
+            above = above.detach()
+            active = torch.maximum(self.planted, (above < 0).to(above.dtype))          # (N, 4)
+            strength = 2 * step * cfg.floor
+            gram = jac @ jac.transpose(1, 2)                                           # (N, 4, 4)
+            system = torch.eye(len(FEET), dtype=x.dtype, device=x.device) + strength * active[..., None] * gram
+            u = -torch.linalg.solve(system, (strength * active * above)[..., None])    # (N, 4, 1)
+            return x + (jac.transpose(1, 2) @ u)[..., 0]
 
     @torch.no_grad()
     def multiview_step(self, x, step):
@@ -261,8 +289,9 @@ class GuidanceLosses:
     def update_contacts(self, x, trans):
         """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lower foot's same point (ankle
         vs ankle, ball vs ball) along the body's average up direction, per view. With a floor,
-        judged in the world: within 4 cm of the floor and slow (foot_lock auto), or within 8 cm
-        (always); none with foot_lock never; the user's per-frame override wins."""
+        judged in the world: within 4 cm of the floor and slow, or the lower foot within
+        FLOATING_FOOT (foot_lock auto), or within 8 cm (always); none with foot_lock never; the
+        user's per-frame override wins."""
         rot = self.pose(x)
         _, joints = self.body.forward_kinematics(rot, self.rest)
         joints = (joints + trans[:, None]).reshape(self.groups, -1, 24, 3)
@@ -284,18 +313,20 @@ class GuidanceLosses:
         above = self.above_floor(feet)
         speed = torch.zeros_like(above)
         speed[:, 1:] = (feet[:, 1:] - feet[:, :-1]).norm(dim=-1) * self.fps
+        lower = above.reshape(*above.shape[:2], 2, 2).amin(2)                # (V, T, left|right)
+        lower_foot = (lower <= lower.amin(-1, keepdim=True)).repeat(1, 1, 2)
         mode = self.cfg.foot_lock
         if mode == "never":
             contact = torch.zeros_like(above, dtype=torch.bool)
         elif mode == "always":
             contact = above < 0.08
         else:
-            contact = (above < 0.04) & (speed < 0.6)
+            # near the floor and slow; or the lower foot a little above it (judged by height
+            # alone, a risen body would let go of the floor and nothing would pull it back)
+            contact = ((above < 0.04) & (speed < 0.6)) | (lower_foot & (above < FLOATING_FOOT) & (speed < FLOATING_SPEED))
         override = self.obs.contact_override
         if override is not None:
             override = override.reshape(self.groups, -1, 1)
-            lower = above.reshape(*above.shape[:2], 2, 2).amin(2)            # (V, T, left|right)
-            lower_foot = (lower <= lower.amin(-1, keepdim=True)).repeat(1, 1, 2)
             contact = torch.where(override > 0, lower_foot, contact & (override == 0))
         self.planted = contact.reshape(-1, len(FEET)).to(joints.dtype)
         self.contact = (contact[:, 1:] & contact[:, :-1]).to(joints.dtype)
@@ -344,7 +375,7 @@ class ScoreHMR:
         points = self.body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
         trans = solve_translation(points, obs.keypoints, obs.focal, obs.principal,
                                   smooth=self.config.trans_smooth if temporal else 0.0, groups=groups,
-                                  plane=plane, steps=steps if temporal else None)
+                                  plane=plane, steps=steps if temporal else None, hold=(fixed_idx, trans0[fixed_idx]))
         trans[fixed_idx] = trans0[fixed_idx]
         return trans
 
@@ -368,7 +399,13 @@ class ScoreHMR:
         levels = self._levels()
         history = []
         x = x.detach()
-        trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal)
+        floor_terms = {}
+        if obs.floor is not None and temporal:
+            # on a floor the incoming motion's planted feet hold its height from the start (a
+            # plain 2D fit first would let the weakly seen depth, and with it the height, jump)
+            losses.update_contacts(x, trans)
+            floor_terms = losses.translation_terms(x)
+        trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal, **floor_terms)
         for _ in range(cfg.iterations):
             job.check()
             if (cfg.foot_contact or obs.floor is not None) and temporal:
@@ -384,15 +421,16 @@ class ScoreHMR:
                 x_t = x.detach().requires_grad_(True)
                 ab = dm.alpha_bar(torch.tensor(t_from))
                 x0_hat = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
-                # the stiff quadratic terms (smoothness, multi-view) enter as implicit steps on x0;
+                # the stiff terms (smoothness, multi-view, floor) enter as implicit steps on x0;
                 # the translation has no gradient here (it is re-fitted in closed form)
                 grad_x, = torch.autograd.grad(
-                    losses(x0_hat, trans, skip=("smooth_pose", "smooth_trans", "multiview")), [x_t])
+                    losses(x0_hat, trans, skip=("smooth_pose", "smooth_trans", "multiview", "floor")), [x_t])
                 eps = eps + cfg.guidance_scale * (1 - ab).sqrt() * grad_x
                 x0_guided = (x_t.detach() - (1 - ab).sqrt() * eps) / ab.sqrt()
                 # the same step size as the gradient's: x0' = x0 - s (1 - a_t) / a_t dL/dx0
                 step = cfg.guidance_scale * (1 - ab) / ab
                 x0_guided = losses.multiview_step(x0_guided, step)
+                x0_guided = losses.floor_step(x0_guided, trans, step)
                 x0_guided = losses.smooth_pose_step(x0_guided, step, fixed_idx, fixed_val)
                 if fixed_val is not None:
                     x0_guided[fixed_idx] = fixed_val

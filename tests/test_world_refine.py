@@ -5,8 +5,12 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
+from backend import world
+from backend.body_model import BodyModel
 from backend.errors import BackendError
+from backend.geometry import axis_angle_to_matrix
 from backend.pipeline import refine_result
 from smplcore.result import MotionResult
 
@@ -38,3 +42,29 @@ def test_contact_modes_reach_the_solver_and_only_the_range_changes(walk, tmp_pat
 def test_unknown_contact_mode_is_refused(walk, tmp_path):
     with pytest.raises(BackendError, match="contacts"):
         refine_result(walk, tmp_path / "x.npz", 30, 60, contacts="sometimes")
+
+
+def lower_sole_height(result, rows):
+    """Height (m) above the result's floor of the lower foot's lowest sole vertex, per frame."""
+    body = BodyModel.load()
+    betas = torch.as_tensor(result.betas, dtype=torch.float32)[None]
+    ids, left = world.sole_vertex_ids(body, betas)
+    rot = axis_angle_to_matrix(torch.as_tensor(result.poses[rows], dtype=torch.float32).reshape(-1, 24, 3))
+    soles = world.sole_points(body, rot, betas, torch.as_tensor(result.trans[rows], dtype=torch.float32), ids)
+    height = world.floor_from_cam_to_world(result.cam_to_world).height_of(soles)
+    return np.minimum(height[:, left].min(1), height[:, ~left].min(1))
+
+
+@pytest.mark.parametrize("contacts", ["auto", "force"])
+def test_refine_on_a_floor_keeps_the_walk_on_it(walk, tmp_path, contacts):
+    """A walk always has a foot down: re-solving a range must leave it on the floor (the explicit
+    floor gradient once made it rise or sink by many cm) and continuous with the held frames."""
+    result = MotionResult.load(walk)
+    rows = (result.frame_index >= 60) & (result.frame_index <= 90)
+    assert np.abs(lower_sole_height(result, rows)).mean() < 0.02          # the import stands on it
+    refined = refine_result(walk, tmp_path / "refined.npz", 60, 90, contacts=contacts)
+    height = lower_sole_height(refined, rows)
+    assert np.abs(height).mean() < 0.025 and np.abs(height).max() < 0.1
+    first, last = np.nonzero(rows)[0][[0, -1]]
+    for inside, outside in ((first, first - 1), (last, last + 1)):
+        assert np.linalg.norm(refined.trans[inside] - refined.trans[outside]) < 0.15
