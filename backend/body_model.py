@@ -76,6 +76,27 @@ class BodyModel(torch.nn.Module):
         betas = self._betas(betas, 1)
         return self.joint_template + torch.einsum("jcb,nb->njc", self.joint_dirs, betas)
 
+    def stature(self, betas) -> torch.Tensor:
+        """(N, 10) -> (N,) standing height in metres: the rest mesh's extent along Y (up)."""
+        betas = self._betas(betas, 1)
+        y = self.v_template[:, 1] + torch.einsum("vb,nb->nv", self.shapedirs[:, 1], betas)
+        return y.max(1).values - y.min(1).values
+
+    def with_stature(self, betas, height: float) -> torch.Tensor:
+        """(10,) betas of a body ``height`` metres tall, the smallest change of ``betas`` that
+        gets there (the rest mesh is linear in the betas; Newton steps along the gradient)."""
+        betas = self._betas(betas, 1).reshape(-1).clone()
+        for _ in range(4):
+            b = betas.detach().requires_grad_(True)
+            with torch.enable_grad():
+                gap = float(height) - self.stature(b[None])[0]
+                (gradient,) = torch.autograd.grad(gap, b)
+            gap = float(gap.detach())
+            if abs(gap) < 1e-4:
+                break
+            betas = betas - gap * gradient / gradient.square().sum()
+        return betas.detach()
+
     # --- kinematics ----------------------------------------------------------------------
     def forward_kinematics(self, rotmats, rest_joints):
         """rotmats (N, 24, 3, 3) local rotations, rest_joints (N or 1, 24, 3).

@@ -219,6 +219,9 @@ def _add_solve_options(parser):
                              "... and the index RESULT.persons.json; N: only person N (numbers as in the index)")
     parser.add_argument("--max-gap", type=float, default=None, metavar="S",
                         help="longest absence (seconds) after which a person is still recognised (default 30)")
+    parser.add_argument("--height", type=float, default=None, metavar="M",
+                        help="the (main) performer's height in metres: sets the body's size and so its distance "
+                             "from the camera and the length of its steps (default: estimated from the video)")
     parser.add_argument("--hands", action="store_true",
                         help="also capture the fingers (hand_poses in the result, on the SMPL-H body with fingers)")
     parser.add_argument("--overwrite", action="store_true",

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Without a calibration we assume a 55° horizontal field of view: a typical phone main camera
 # (26 mm equivalent is ~69° diagonal, ~62° horizontal) filming slightly zoomed, or a webcam.
 DEFAULT_HORIZONTAL_FOV_DEG = 55.0
+MIN_HEIGHT_M, MAX_HEIGHT_M = 0.5, 2.6   # a performer's height (``height``), for a plausibility check
 
 
 def default_focal_length(image_width: int) -> float:
@@ -265,18 +266,24 @@ class _HandDetection:
 
 def run_video(video_path, out, start=None, end=None, device="auto", body_model=None, checkpoint=None,
               focal=None, job: JobContext | None = None, overwrite=False, foot_lock="auto", person="main",
-              max_gap=None, publish_as=None, hands=False, model_cache: ModelCache | None = None) -> MotionResult:
+              max_gap=None, publish_as=None, hands=False, height=None,
+              model_cache: ModelCache | None = None) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
     person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
     keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
     renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
     ``hands``: also detect and solve the fingers (``hand_poses``, ``hand_valid``); off, nothing of
-    it runs. ``model_cache``: where the models come from (None: loaded for this job only)."""
+    it runs. ``height``: the main person's height in metres (None: estimated with the shape;
+    given, it fixes the body's size and so its distance). ``model_cache``: where the models come from (None: loaded for this job only)."""
     job = job or JobContext()
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
     width = video.probe(video_path).width  # an unreadable video fails before anything is loaded
+    if height is not None and not (math.isfinite(height) and MIN_HEIGHT_M <= height <= MAX_HEIGHT_M):
+        raise BackendError("bad_request", f"a performer {height} m tall is implausible "
+                           f"(expected {MIN_HEIGHT_M}..{MAX_HEIGHT_M} m)",
+                           "give the height in metres (e.g. 1.75), or leave it out to estimate it")
     if focal is not None:
         low, high = focal_length_range(width)
         if not (math.isfinite(focal) and low <= focal <= high):
@@ -312,7 +319,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         keypoints, valid = someone.keypoints[rows], someone.valid[rows]
         solution = solver.solve_sequence(
             keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, models=models, job=job,
-            world_landmarks=someone.world[rows],
+            world_landmarks=someone.world[rows], height=height if number == 0 else None,
             find_floor=motion.ready() is None or not motion.get().moving, foot_lock=foot_lock)
         if motion.get().moving:
             if number == 0:

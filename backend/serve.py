@@ -91,7 +91,8 @@ def parse_job(request: dict) -> Job:
                     start=_optional(request, "start", int, job_id), end=_optional(request, "end", int, job_id),
                     focal=_optional(options, "focal", (int, float), job_id),
                     foot_lock=_optional(options, "foot_lock", str, job_id) or "auto", person=person,
-                    max_gap=_optional(options, "max_gap", (int, float), job_id), hands=_flag(options, "hands", job_id))
+                    max_gap=_optional(options, "max_gap", (int, float), job_id), hands=_flag(options, "hands", job_id),
+                    height=_optional(options, "height", (int, float), job_id))
     else:
         fixed = request.get("fixed") or {}
         if not isinstance(fixed, dict):

@@ -82,10 +82,12 @@ def world_evidence(world, kp):
     return torch.cat([world, (kp[..., 2] * present)[..., None]], -1)
 
 
-def initial_state(trained, shipped, body, kp, focal, principal, world=None, config=None) -> InitialState:
+def initial_state(trained, shipped, body, kp, focal, principal, world=None, config=None, height=None) -> InitialState:
     """Per-frame initial estimates, one shared shape, translation in closed form. ``world``:
     MediaPipe's world landmarks (N, 33, 3), evidence for the guidance (None: not used), and with
-    ``config.init_world_steps`` fused into the estimate (``fuse_world``)."""
+    ``config.init_world_steps`` fused into the estimate (``fuse_world``). ``height``: the
+    performer's height in metres, if known: the shape is set to it, which fixes the distance
+    (one image cannot tell a tall person far away from a short one near by)."""
     n = kp.shape[0]
     seen = observed(kp)
     if not seen.any():
@@ -95,6 +97,8 @@ def initial_state(trained, shipped, body, kp, focal, principal, world=None, conf
     # one body shape per track: the confidence-weighted mean over observed frames
     w = kp[..., 2].mean(1) * seen
     betas = transfer_betas(shipped, (betas_per_frame * w[:, None]).sum(0) / w.sum(), body)
+    if height is not None:
+        betas = body.with_stature(betas, height)
     x = _bridge(x, seen)
     with torch.no_grad():
         lm = body.landmarks(rot6d_to_matrix(x.reshape(n, 24, 6)), betas.expand(n, -1))
@@ -146,12 +150,13 @@ def refine_range(*args, **kwargs):
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models | None = None,
                     job: JobContext | None = None, config=None, temporal=True, world_landmarks=None,
-                    find_floor=True, foot_lock="auto", fix_sides=True):
+                    find_floor=True, foot_lock="auto", fix_sides=True, height=None):
     """``models`` None: the shipped ones, on the CPU. ``world_landmarks`` (T, 33, 3):
     MediaPipe's world landmarks of the same frames, or None.
     With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
     motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
-    ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig).
+    ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig);
+    ``height``: the performer's height in metres, or None (see ``initial_state``).
     With ``fix_sides`` the detector's left/right swaps are undone first (backend.sides); the
     landmarks the solve used come back as ``keypoints_2d``."""
     job = job or JobContext()
@@ -165,7 +170,7 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models 
     n = kp.shape[0]
     job.report("init", 0, n)
     state = initial_state(trained, shipped, body, kp, *camera_tensors(n, focal_length, image_size, kp.device),
-                          world=world_landmarks, config=config)
+                          world=world_landmarks, config=config, height=height)
     job.report("init", n, n)
     job.check()
     config = dataclasses.replace(config or ScoreHMRConfig(), foot_lock=foot_lock)

@@ -24,7 +24,8 @@ projected into the image against the detections (mean over landmarks with visibi
 The detector's own 2D error is its detections against the true body's landmarks, projected.
 
 Focal length: ``default`` gives the solver what the pipeline assumes for a video of unknown
-camera (DEFAULT_HORIZONTAL_FOV_DEG); ``true`` gives it the render camera's.
+camera (DEFAULT_HORIZONTAL_FOV_DEG); ``true`` gives it the render camera's. ``--height true``
+tells the solver rows the rendered body's height, as a user's ``--height`` would.
 Writes bench/results/render_eval.json (``methods``: limbs12 figures per row, plus per joint
 set, per clip and per file detail).
 """
@@ -87,7 +88,7 @@ def mediapipe_world_rows(d, focal):
     return {"mediapipe_world": raw, "mediapipe_world_smoothed": smooth}
 
 
-def solver_rows(d, focal, models, smplify, methods):
+def solver_rows(d, focal, models, smplify, methods, height=None):
     """SMPL solutions (poses, trans, betas) of the solver rows."""
     fps = float(d["fps"])
     world = np.where(d["found"][:, None, None], d["world_landmarks"], 0.0).astype(np.float32)
@@ -98,7 +99,7 @@ def solver_rows(d, focal, models, smplify, methods):
     kp_t = torch.as_tensor(kp)
     f, c = camera_tensors(n, focal, d["image_size"], "cpu")
     with torch.no_grad():
-        state = initial_state(models.trained, models.shipped, models.body, kp_t, f, c, world=world)
+        state = initial_state(models.trained, models.shipped, models.body, kp_t, f, c, world=world, height=height)
     to_aa = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72)  # noqa: E731
     if "init" in methods:
         out["init"] = (to_aa(state.x), state.trans, state.betas)
@@ -106,7 +107,7 @@ def solver_rows(d, focal, models, smplify, methods):
         if method in methods:
             started = time.perf_counter()
             s = solve_sequence(kp, d["image_size"], focal, fps, models=models, temporal=temporal, world_landmarks=world,
-                               fix_sides=False)
+                               fix_sides=False, height=height)
             seconds[method] = time.perf_counter() - started
             out[method] = (torch.as_tensor(s["poses"]), torch.as_tensor(s["trans"]), torch.as_tensor(s["betas"]))
     if "smplify" in methods:
@@ -142,7 +143,7 @@ def scores(pred, true, valid, root_pred, root_true):
     return {"mpjpe": ma, "pa_mpjpe": pa, "accel": acc, "root": root, "_frames": int(valid.sum()), "_accel_n": acc_n}
 
 
-def evaluate_file(d, focal, models, smplify, methods):
+def evaluate_file(d, focal, models, smplify, methods, known_height=False):
     body = models.body
     valid = torch.as_tensor(d["found"])
     n = len(valid)
@@ -163,7 +164,8 @@ def evaluate_file(d, focal, models, smplify, methods):
         s = scores(limbs, true[:, LIMB_JOINTS], valid, limbs[:, HIPS].mean(1), true_root)
         s["_reproj"] = metrics.reprojection_px(project(lm, f, c)[valid], kp[valid])
         result[name] = {"limbs12": s}
-    solved, seconds = solver_rows(d, focal, models, smplify, methods)
+    height = float(body.stature(torch.as_tensor(d["betas"])[None])[0]) if known_height else None
+    solved, seconds = solver_rows(d, focal, models, smplify, methods, height)
     for name, (poses, trans, b) in solved.items():
         bb = torch.as_tensor(b, dtype=torch.float32).reshape(1, -1).expand(n, -1)
         joints = body.joints(poses.float(), bb, trans.float())
@@ -214,6 +216,8 @@ def main(argv=None):
     parser.add_argument("--renders", default=os.path.join(ROOT, "data", "renders", "heldout"))
     parser.add_argument("--checkpoint", default=default_checkpoint_path())
     parser.add_argument("--focal", choices=("default", "true"), default="default")
+    parser.add_argument("--height", choices=("estimated", "true"), default="estimated",
+                        help="true: the solver rows are told the rendered body's height (a user's --height)")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--max-frames", type=int, help="only the first frames of each file (quick look)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "render_eval.json"))
@@ -231,7 +235,7 @@ def main(argv=None):
     for d in renders:
         focal = float(d["focal_length"]) if args.focal == "true" else default_focal_length(int(d["image_size"][0]))
         with torch.enable_grad():  # SMPLify optimises
-            r, det, sec = evaluate_file(d, focal, models, smplify, args.methods)
+            r, det, sec = evaluate_file(d, focal, models, smplify, args.methods, args.height == "true")
         per_file.append(r)
         detector.append((det, int(d["found"].sum())))
         for k, v in sec.items():
@@ -249,10 +253,11 @@ def main(argv=None):
         per_clip[clip] = {"files": len(idx), "limbs12": combine([per_file[i] for i in idx], "limbs12")}
     report = {
         "made_by": "python -m bench.render_eval" + (" --focal true" if args.focal == "true" else "")
+                   + (" --height true" if args.height == "true" else "")
                    + (f" --max-frames {args.max_frames}" if args.max_frames else ""),
         "renders": os.path.relpath(args.renders, ROOT), "files": len(renders), "clips": clips,
         "frames_detected": frames, "frames_total": int(sum(len(d["found"]) for d in renders)),
-        "focal": args.focal, "joints": {"methods / limbs12": LIMBS, "smpl24": "all 24 SMPL joints"},
+        "focal": args.focal, "height": args.height, "joints": {"methods / limbs12": LIMBS, "smpl24": "all 24 SMPL joints"},
         "units": "mpjpe, pa_mpjpe, root: mm; accel: mm/frame^2; reproj_px: px (input-view 2D error)",
         "detector_2d_error_px": detector_px,
         "methods": limbs, "methods_smpl24": smpl24, "per_clip": per_clip,

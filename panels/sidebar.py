@@ -43,6 +43,7 @@ class SCOREHMR_PT_import(_ScoreHMRPanel, bpy.types.Panel):
         row.prop(settings, "import_start")
         row.prop(settings, "import_end")
         layout.prop(settings, "lens")
+        layout.prop(settings, "performer_height")
         layout.prop(settings, "people")
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "hands")

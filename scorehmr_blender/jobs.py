@@ -36,6 +36,7 @@ def start_import(context, video_path, start=None, end=None, focal=None, person=N
     out = takes.new_result_path(stem)
     job = server.run(video_path, out, _options(context, focal=focal, person=person,
                                                foot_lock=context.scene.scorehmr.foot_lock,
+                                               height=context.scene.scorehmr.performer_height or None,
                                                hands=bool(context.scene.scorehmr.hands)), start=start, end=end)
     return tasks.JobTask("Import", job, on_discard=lambda: takes.release_result_path(out))
 

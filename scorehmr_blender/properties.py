@@ -52,6 +52,10 @@ class ScoreHMRSettings(bpy.types.PropertyGroup):
     lens: bpy.props.FloatProperty(
         name="Lens (mm)", default=0.0, min=0.0, max=1000.0, precision=1,
         description="Focal length of the video camera as 35 mm equivalent (0: assume a 55 degree field of view)")
+    performer_height: bpy.props.FloatProperty(
+        name="Performer Height", default=0.0, min=0.0, max=2.6, subtype="DISTANCE", unit="LENGTH", precision=2,
+        description="Height of the person filmed (0: estimate it). A known height gives the right body size, "
+                    "so the right distance from the camera and the right length of every step")
     foot_lock: bpy.props.EnumProperty(
         name="Foot Lock", default="auto",
         description="Planted feet on the floor (static camera only; a moving camera keeps the camera frame)",

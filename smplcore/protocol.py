@@ -9,7 +9,7 @@ Requests (client -> backend), each with a client-chosen string ``id``:
   {"type": "run", "id": .., "video": PATH, "out": PATH, "start": F|null, "end": F|null,
    "options": {"device": .., "body_model": .., "checkpoint": .., "focal": .., "overwrite": false,
                "foot_lock": "auto"|"always"|"never", "person": "main"|"all"|N, "max_gap": SECONDS,
-               "hands": false}}
+               "hands": false, "height": METRES|null}}
   {"type": "refine", "id": .., "result": PATH, "out": PATH, "start": F, "end": F,
    "fixed": {"<frame>": [72 floats axis-angle], ...}, "contacts": "auto"|"force"|"free", "options": {...}}
    (contacts: on a result with a floor, the range's feet judged as usual, the lower foot

@@ -243,3 +243,12 @@ def test_unexpected_pickled_objects_are_refused(tmp_path):
         pickle.dump({"v_template": os.getcwd}, fh)
     with pytest.raises(BodyModelError, match="refusing"):
         BodyModel.load(str(path))
+
+
+def test_with_stature_reaches_the_height_and_keeps_a_body_of_that_height_unchanged():
+    body = BodyModel.load()
+    betas = torch.tensor([0.5, -1.0, 0.3, 0.0, 0.2, 0.0, 0.0, -0.4, 0.0, 0.1])
+    for height in (1.45, 1.70, 1.95):
+        assert abs(float(body.stature(body.with_stature(betas, height)[None])[0]) - height) < 1e-3
+    own = float(body.stature(betas[None])[0])
+    assert torch.allclose(body.with_stature(betas, own), betas, atol=1e-4)

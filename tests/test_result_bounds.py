@@ -74,7 +74,9 @@ def test_an_impossible_fixed_pose_is_a_bad_request_not_a_bad_result(tmp_path):
     assert not (tmp_path / "out.npz").exists()
 
 
-def test_an_implausible_focal_is_a_bad_request_before_detection(tmp_path):
+@pytest.mark.parametrize("option, message", [({"focal": 1e-9}, "implausible for a video 960 px wide"),
+                                             ({"height": 17.5}, "a performer 17.5 m tall is implausible")])
+def test_an_implausible_focal_or_height_is_a_bad_request_before_detection(tmp_path, option, message):
     import os
 
     from backend import pipeline
@@ -84,9 +86,9 @@ def test_an_implausible_focal_is_a_bad_request_before_detection(tmp_path):
     video = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "walk_excerpt.mp4")
     stages = []
     with pytest.raises(BackendError) as caught:
-        pipeline.run_video(video, tmp_path / "out.npz", device="cpu", focal=1e-9,
-                           job=JobContext(lambda stage, done, total: stages.append(stage)))
-    assert caught.value.code == "bad_request" and "implausible for a video 960 px wide" in caught.value.message
+        pipeline.run_video(video, tmp_path / "out.npz", device="cpu",
+                           job=JobContext(lambda stage, done, total: stages.append(stage)), **option)
+    assert caught.value.code == "bad_request" and message in caught.value.message
     assert stages == []
 
 

@@ -128,3 +128,23 @@ def test_a_model_cache_loads_once_per_files_and_device():
     first = cache.get(None, None, "cpu")
     assert cache.get(None, None, "cpu") is first
     assert first.shipped is first.body and first.device == "cpu"
+
+
+def test_a_known_performer_height_sets_the_body_size_and_its_distance(walk):
+    """The shape alone cannot tell a tall person far away from a short one near by: given the
+    height, the solved body has it, and stands at the true distance (clean landmarks)."""
+    body = BodyModel.load()
+    height = float(body.stature(walk["betas"][None])[0])
+    n = len(walk["keypoints"])
+    true_joints = body.joints(walk["rotmats"], walk["betas"].expand(n, -1), walk["trans"])
+    errors = {}
+    for given in (None, height):
+        out = solver.solve_sequence(walk["keypoints"].numpy(), walk["image_size"], walk["focal"], 30.0, height=given,
+                                    find_floor=False)
+        betas = torch.as_tensor(out["betas"])
+        joints = body.joints(torch.as_tensor(out["poses"]), betas.expand(n, -1), torch.as_tensor(out["trans"]))
+        errors[given] = float((joints[:, 0] - true_joints[:, 0]).norm(dim=-1).mean())
+        if given is not None:
+            assert abs(float(body.stature(betas[None])[0]) - height) < 1e-3
+    assert abs(height - float(body.stature(torch.zeros(1, 10))[0])) > 0.05, "the test body must differ from the mean"
+    assert errors[height] < 0.5 * errors[None], errors
