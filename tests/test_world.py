@@ -91,6 +91,9 @@ def test_a_jump_does_not_tilt_the_floor(body, clips):
     jump_trans[:, [0, 2]] = walk_trans[-1, [0, 2]]
     lift = np.sin(np.linspace(0, np.pi, len(jump_trans))) ** 0.5 * 0.6
     jump_trans[:, 1] += lift
+    top = len(jump_trans) // 2                                   # hang there for half a second
+    frames = np.concatenate([np.arange(top), np.full(15, top), np.arange(top, len(jump_trans))])
+    jump_poses, jump_trans = jump_poses[frames], jump_trans[frames]
     poses = np.concatenate([walk_poses[:300], jump_poses, jump_poses])
     trans = np.concatenate([walk_trans[:300], jump_trans + (walk_trans[299] - jump_trans[0]) * [1, 0, 1],
                             jump_trans + (walk_trans[299] - jump_trans[0]) * [1, 0, 1]])
