@@ -1,13 +1,16 @@
 """World grounding: floor, gravity and camera height from the solved motion, and what standing
 on the floor does to the motion (DESIGN §7), against the camera-frame baseline.
 
-    .venv/bin/python bench/world.py [--clips heldout|train] [--seeds 0 1 2 3] [--renders DIR]
+    .venv/bin/python bench/world.py [--clips heldout|train] [--seeds 0 1 2 3] [--renders DIR] [--height true]
 
 Synthetic mode (default): each held-out clip is filmed by one static camera per seed, 0.5-2.5 m
 above the floor, looking at the clip, turned by up to 6 deg about its view axis, through the
 calibrated detector noise; the solver runs as the backend does (initial estimate, temporal
 ScoreHMR; then the floor and a second pass standing on it). ``--renders DIR``: the same on
 rendered real-detector clips (data/renders/heldout/*.npz, with their true ``cam_to_world``).
+As in the backend, the detector's left/right swaps are undone first (backend.sides).
+``--height true`` tells the solver the body's true height, as a user's ``--height`` would (it
+fixes the body's size, hence its distance and the camera height).
 
 Figures (frame-weighted over clips and cameras): gravity direction error (deg), camera height
 error (mm), ankle height above the floor vs the truth's (mm), foot motion on the truth's planted
@@ -31,6 +34,7 @@ from backend.checkpoints import default_checkpoint_path, load_prior
 from backend.device import SOLVER_CPU_THREADS
 from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
+from backend.sides import consistent_sides
 from backend.solver import camera_tensors, ground, initial_state
 from scorehmr_research import metrics
 from scorehmr_research.observation_noise import NoiseModel
@@ -58,10 +62,10 @@ def synthetic_cases(trained, body, noise, clip_set, seeds, fps):
             yield f"{name} seed {seed}", {
                 "keypoints": seq["keypoints"], "focal": seq["focal"], "image_size": seq["image_size"],
                 "joints": joints + seq["trans"][:, None], "up": seq["camera_rotation"][:, 1].double().numpy(),
-                "height": float(seq["camera_position"][1])}
+                "height": float(seq["camera_position"][1]), "stature": float(body.stature(seq["betas"][None])[0])}
 
 
-def render_cases(folder):
+def render_cases(folder, body):
     """Rendered real-detector clips (the shared render format, see the module docstring)."""
     for path in sorted(glob.glob(os.path.join(folder, "*.npz"))):
         with np.load(path, allow_pickle=False) as d:
@@ -72,7 +76,7 @@ def render_cases(folder):
                 "keypoints": kp, "focal": float(d["focal_length"]),
                 "image_size": tuple(float(v) for v in d["image_size"]),
                 "joints": torch.as_tensor(d["joints"], dtype=torch.float32), "up": m[2, :3], "height": float(m[2, 3]),
-                "fps": float(d["fps"])}
+                "fps": float(d["fps"]), "stature": float(body.stature(torch.as_tensor(d["betas"], dtype=torch.float32)[None])[0])}
 
 
 def scores(body, x, trans, betas, truth, floor, fps):
@@ -92,11 +96,13 @@ def scores(body, x, trans, betas, truth, floor, fps):
     return out
 
 
-def run_case(engine, trained, body, truth, fps):
+def run_case(engine, trained, body, truth, fps, known_height=False):
     n = truth["keypoints"].shape[0]
     focal, principal = camera_tensors(n, truth["focal"], truth["image_size"], "cpu")
+    keypoints = torch.as_tensor(consistent_sides(truth["keypoints"].numpy(), fps=fps)[0])
     with torch.no_grad():
-        state = initial_state(trained, body, body, truth["keypoints"], focal, principal)
+        state = initial_state(trained, body, body, keypoints, focal, principal,
+                              height=truth["stature"] if known_height else None)
     betas = state.betas
     x, trans = engine.refine_sequence(state.x, state.trans, betas[None], state.obs, fps=fps)
     row = {"frames": n, "camera_frame": scores(body, x, trans, betas, truth, None, fps)}
@@ -145,6 +151,8 @@ def main():
     parser.add_argument("--clips", choices=("heldout", "train"), default="heldout")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--renders", default=None, help="folder of rendered clips (*.npz) instead of synthetic ones")
+    parser.add_argument("--height", choices=("estimated", "true"), default="estimated",
+                        help="true: the solver is told the body's true height (a user's --height)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "world.json"))
     args = parser.parse_args()
@@ -152,11 +160,11 @@ def main():
     trained = load_prior(default_checkpoint_path())
     body = BodyModel.load()
     engine = ScoreHMR(trained.diffusion, body, ScoreHMRConfig())
-    cases = render_cases(args.renders) if args.renders else \
+    cases = render_cases(args.renders, body) if args.renders else \
         synthetic_cases(trained, body, NoiseModel.load(), args.clips, args.seeds, args.fps)
     rows = {}
     for name, truth in cases:
-        rows[name] = run_case(engine, trained, body, truth, truth.get("fps", args.fps))
+        rows[name] = run_case(engine, trained, body, truth, truth.get("fps", args.fps), args.height == "true")
         r = rows[name]
         print(f"{name}: " + (f"no floor ({r['no_floor']})" if "no_floor" in r else
               f"gravity {r['gravity_deg']:.2f} deg, camera height {r['camera_height_mm']:.0f} mm, "
@@ -166,6 +174,7 @@ def main():
               f"(truth {r['world']['true_foot_motion']:.1f})"), flush=True)
     summary = summarise(list(rows.values()))
     report = {"source": args.renders or f"synthetic {args.clips} clips", "seeds": None if args.renders else args.seeds,
+              "height": args.height,
               "settings": dict(vars(ScoreHMRConfig())), "summary": summary, "cases": rows}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
