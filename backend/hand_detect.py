@@ -13,7 +13,6 @@ visibility for hands: a landmark's confidence is the probability of the expected
 outside the image.
 """
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,11 +167,14 @@ def detect_hands(info: video.VideoInfo, frame_index, keypoints, valid, complexit
                  job: JobContext | None = None) -> HandDetections:
     """Both hands of the tracked person on every valid row (``keypoints`` (T, 33, 3) pixels);
     ``frame_index`` (T,) the video frame each row was detected on (a resampled variable-rate
-    clip repeats some).
+    clip repeats some: such rows share one detection).
 
-    One thread per hand (MediaPipe releases the GIL), each decoding the frames it needs; progress
+    One pass over the decoded frames in the calling thread with one hand model for both hands, so
+    that hands take one core and leave the other to the body solve that runs meanwhile; progress
     goes to ``job`` as stage "hands"."""
     import cv2
+
+    from backend.detect import prefetched
 
     job = job or JobContext()
     frame_index = np.asarray(frame_index)
@@ -180,48 +182,26 @@ def detect_hands(info: video.VideoInfo, frame_index, keypoints, valid, complexit
     rows = {}
     for r, f in enumerate(frame_index):
         rows.setdefault(int(f), []).append(r)
-    done = [0, 0]
-    failures = []
-    stop = threading.Event()
-
-    def work(h, side):
-        try:
-            detector = HandLandmarker(complexity)
-            previous = None
-            try:
-                for number, frame in video.iter_frames(info.path, int(frame_index.min()), int(frame_index.max()) + 1):
-                    if stop.is_set():
-                        return
-                    for row in rows.get(number, ()):
-                        done[h] += 1
-                        if not valid[row]:
-                            previous = None
-                            continue
-                        found = _track_side(detector, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), keypoints[row], side,
-                                            previous)
-                        previous = found
-                        if found is not None:
-                            out.keypoints[row, h], out.depth[row, h], out.world[row, h] = found
-                            out.found[row, h] = True
-            finally:
-                detector.close()
-        except BaseException as exc:  # handed to the calling thread, which re-raises it
-            failures.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=work, args=(h, side), name=f"hands-{side}", daemon=True)
-               for h, side in enumerate(SIDES)]
-    for thread in threads:
-        thread.start()
+    previous = [None, None]   # each hand in the last frame (None: not found there)
+    detector = HandLandmarker(complexity)
     try:
-        while any(thread.is_alive() for thread in threads):
+        done = 0
+        frames = video.iter_frames(info.path, int(frame_index.min()), int(frame_index.max()) + 1)
+        for number, frame in prefetched(frames):
             job.check()
-            job.report("hands", min(done), len(frame_index))
-            threads[0].join(0.05)
+            same = rows.get(number, ())
+            if not same:
+                continue
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if valid[same[0]] else None
+            for h, side in enumerate(SIDES):
+                found = previous[h] = None if rgb is None else _track_side(detector, rgb, keypoints[same[0]], side,
+                                                                           previous[h])
+                if found is not None:
+                    for r in same:
+                        out.keypoints[r, h], out.depth[r, h], out.world[r, h] = found
+                        out.found[r, h] = True
+            done += len(same)
+            job.report("hands", done, len(frame_index))
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    if failures:
-        raise failures[0]
+        detector.close()
     return out

@@ -43,6 +43,24 @@ def test_hands_are_found_only_where_the_person_is(hands_result):
         assert violation.numel() == 0 or float(violation.max()) < 1e-4
 
 
+def test_rows_of_one_decoded_frame_share_its_hands_and_rows_without_the_person_get_none():
+    """A resampled variable-rate clip repeats decoded frames: their rows get that frame's hands,
+    exactly as one row would; a row without the person gets no hand, and tracking restarts after it."""
+    info, detections, keypoints, valid = pipeline.detect_person(EXCERPT, start=0, end=39)
+    assert valid.all()
+    once = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid)
+    assert once.found[:, 0].sum() >= 10                      # her camera-side hand, in most frames
+    repeated = np.repeat(np.arange(len(valid)), 1 + np.arange(len(valid)) % 2)   # every other frame twice
+    twice = hand_detect.detect_hands(info, detections.frame_index[repeated], keypoints[repeated], valid[repeated])
+    for name in ("keypoints", "depth", "world", "found"):
+        np.testing.assert_array_equal(getattr(twice, name), getattr(once, name)[repeated])
+    gap = valid.copy()
+    gap[20] = False
+    with_gap = hand_detect.detect_hands(info, detections.frame_index, keypoints, gap)
+    assert not with_gap.found[20].any() and not with_gap.keypoints[20].any()
+    np.testing.assert_array_equal(with_gap.found[:20], once.found[:20])
+
+
 def test_pose_crops_follow_the_wrist_and_point_along_the_hand():
     pose = np.zeros((33, 3))
     pose[11], pose[12], pose[23], pose[24] = (520, 100, 1), (480, 100, 1), (515, 300, 1), (485, 300, 1)
