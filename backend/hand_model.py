@@ -41,7 +41,7 @@ class HandModel:
     """Both hands of one body (fixed betas), in torch."""
 
     def __init__(self, path=None, betas=None, dtype=torch.float32):
-        arrays = load_body_model_file(path or default_smplh_model_path(), tree="smplh")
+        arrays = load_body_model_file(path or default_smplh_model_path(), tree="smplh", posedirs=False)
         betas = np.zeros(10) if betas is None else np.asarray(betas, np.float64)
         verts = arrays.rest_vertices(betas)
         joints = arrays.j_regressor @ verts
@@ -56,9 +56,19 @@ class HandModel:
     def __getitem__(self, side) -> "_Hand":
         return self.hands[side]
 
+    def per_frame(self, sides) -> "_Hand":
+        """One hand whose rest points, axes and limits are those of ``sides[i]`` for frame i: the
+        frames of both hands fitted as one batch (half the steps of fitting them one after the other)."""
+        stacked = object.__new__(_Hand)
+        stacked.__dict__.update(self.hands[sides[0]].__dict__, side=None)
+        for name in ("rest", "axes", "lower", "upper"):
+            setattr(stacked, name, torch.stack([getattr(self.hands[side], name) for side in sides]))
+        return stacked
+
 
 class _Hand:
-    """One hand: 21 rest points (wrist first, MediaPipe order), the finger chains, the axes."""
+    """One hand: 21 rest points (wrist first, MediaPipe order), the finger chains, the axes
+    (shared by all frames, or one set per frame: ``HandModel.per_frame``)."""
 
     def __init__(self, side, rest, dtype):
         self.side = side
@@ -95,10 +105,10 @@ class _Hand:
 
     def to_axis_angle(self, anat):
         """(..., 15, 3) flexion/abduction/twist (radians) -> (..., 15, 3) SMPL-H axis-angle."""
-        return torch.einsum("...jk,jkc->...jc", anat, self.axes.to(anat))
+        return torch.einsum("...jk,...jkc->...jc", anat, self.axes.to(anat))
 
     def from_axis_angle(self, aa):
-        return torch.einsum("...jc,jkc->...jk", aa, self.axes.to(aa))
+        return torch.einsum("...jc,...jkc->...jk", aa, self.axes.to(aa))
 
     def limit_violation(self, anat):
         return torch.relu(self.lower.to(anat) - anat) + torch.relu(anat - self.upper.to(anat))
@@ -115,7 +125,7 @@ class _Hand:
         levels = []
         for k in range(4):                                  # knuckle/base, two more joints, tip
             points, parents = self._levels[k], self._levels[k - 1] if k else [0] * 5
-            offset = rest[points] - rest[parents]           # (5, 3)
+            offset = rest[..., points, :] - rest[..., parents, :]  # (5, 3) or per frame (N, 5, 3)
             position = position + (rotation @ offset[..., None])[..., 0]
             levels.append(position)
             if k < 3:

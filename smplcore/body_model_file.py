@@ -239,8 +239,10 @@ def file_id(path) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_body_model_file(path, tree="smpl") -> BodyModelArrays:
-    """``tree``: "smpl" (the body solve) or "smplh" (the same body with fingers)."""
+def load_body_model_file(path, tree="smpl", posedirs=True) -> BodyModelArrays:
+    """``tree``: "smpl" (the body solve) or "smplh" (the same body with fingers). Without
+    ``posedirs`` the pose correctives are left out (None): readers of the rest shape only skip
+    SMPL-H's 150 MB of them."""
     path = os.fspath(path)
     expected_parents = TREES[tree]
     nj = len(expected_parents)
@@ -286,7 +288,7 @@ def load_body_model_file(path, tree="smpl") -> BodyModelArrays:
         if not np.all(np.isfinite(value)):
             raise BodyModelError(f"{path}: '{name}' contains NaN or infinite values")
 
-    posedirs = raw.get("posedirs")
+    posedirs = raw.get("posedirs") if posedirs else None
     if posedirs is not None:
         posedirs = _to_dense(posedirs, "posedirs", path).astype(np.float64)
         posedirs = posedirs.reshape(-1, posedirs.shape[-1])

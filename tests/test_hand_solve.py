@@ -36,3 +36,29 @@ def test_fit_recovers_fingertips_of_known_poses():
         flat_error_mm = 1000 * (flat - truth)[:, tips].norm(dim=-1)
         assert tip_error_mm.mean() < 7.0 and error.mean() < 3.0, (side, tip_error_mm.mean(), error.mean())
         assert tip_error_mm.mean() < 0.3 * flat_error_mm.mean()
+
+
+def test_both_hands_fit_as_one_batch_recover_each_side():
+    """Frames of the left and the right hand fitted together (as solve_hands does) each get their
+    own side's hand: the same points as that side's model, and the fingertips recovered."""
+    rng = np.random.default_rng(1)
+    model = HandModel()
+    n = 4
+    sides = ["left"] * n + ["right"] * n
+    hand = model.per_frame(sides)
+    anat = torch.cat([_known_poses(model[side], n, rng) for side in ("left", "right")])
+    turn = axis_angle_to_matrix(torch.as_tensor(rng.normal(scale=0.8, size=(2, 3)), dtype=torch.float32))
+    rotation = turn.repeat_interleave(n, 0)   # one steady hand rotation per side
+    truth = hand.points(rotation, hand.to_axis_angle(anat))
+    for i, side in enumerate(sides):  # per frame exactly its side's hand
+        alone = model[side].points(rotation[i:i + 1], model[side].to_axis_angle(anat[i:i + 1]))
+        assert torch.allclose(truth[i:i + 1], alone)
+    assert not torch.allclose(truth[:n], model["right"].points(rotation[:n], model["right"].to_axis_angle(anat[:n])))
+    pixels = 900.0 * truth + torch.tensor([400.0, 300.0, 0.0])
+    body_wrist = rotation @ axis_angle_to_matrix(torch.tensor([[0.0, 0.5, 0.0]])).expand(2 * n, 3, 3)
+    linked = np.array([True] * (n - 1) + [False] + [True] * (n - 1))  # no smoothing from one hand to the other
+    aa, fitted_rotation, error = fit_hand(hand, pixels.numpy(), np.ones((2 * n, 21)), body_wrist.numpy(), linked=linked)
+    fitted = hand.points(torch.as_tensor(fitted_rotation), torch.as_tensor(aa))
+    tip_error_mm = 1000 * (fitted - truth)[:, [4, 8, 12, 16, 20]].norm(dim=-1).mean(-1)
+    assert tip_error_mm[:n].mean() < 7.0 and tip_error_mm[n:].mean() < 7.0, tip_error_mm
+    assert error.mean() < 3.0
