@@ -134,15 +134,27 @@ def test_import_video_then_refine_rekeys_only_that_range():
     assert keying.keyed_frames(arm, 20, 40).size == len(inside)
 
 
+def _stature(betas):
+    """Standing height (m) of the shipped body for ``betas``: the rest mesh's extent along Y."""
+    from smplcore.body_model_file import default_body_model_path, load_body_model_file
+
+    model = load_body_model_file(default_body_model_path())
+    y = model.v_template[:, 1] + model.shapedirs[:, 1] @ np.asarray(betas, np.float64)
+    return float(y.max() - y.min())
+
+
 def test_everyone_lists_the_other_person_and_imports_them_as_their_own_armature():
     settings = bpy.context.scene.scorehmr
     settings.people = "ALL"
+    settings.performer_height = 1.58  # the main person's; the others keep their estimated shape
     settings.import_start, settings.import_end = 61, 128  # the woman walks out, the man walks in
     assert bpy.ops.scorehmr.import_video(filepath=VIDEO) == {"FINISHED"}
     main = settings.source
+    assert _stature(MotionResult.load(_core("takes").result_path(main)).betas) == pytest.approx(1.58, abs=2e-3)
     assert len(settings.persons) >= 1
     other = settings.persons[0]
     assert other.person == 1 and os.path.isfile(other.result) and other.frames > 0
+    assert _stature(MotionResult.load(other.result).betas) != pytest.approx(1.58, abs=2e-3)
     texts = blender_env.draw_panel("SCOREHMR_PT_import").texts
     assert any(t.startswith("Person 1: frames") for t in texts)
     assert bpy.ops.scorehmr.import_person(person=1) == {"FINISHED"}
