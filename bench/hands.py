@@ -1,6 +1,6 @@
 """Finger accuracy on rendered hands with known poses, and hand detection on the real test clip.
 
-    python bench/hands.py [--frames 24] [--seed 0]
+    python bench/hands.py [--frames 24] [--seed 0] [--complexity 1]
 
 1. Poses: ``--frames`` random hands of the shipped SMPL-H body (left and right alternating),
    finger angles drawn inside the joint limits, palm or back towards the camera, turned up to
@@ -166,7 +166,7 @@ def _kabsch_align(src, dst):
     return (u @ np.diag([1, 1, d]) @ vt @ sc.T).T + dst.mean(0)
 
 
-def evaluate(data, frames_dir, seed):
+def evaluate(data, frames_dir, seed, complexity=1):
     import cv2
     import torch
 
@@ -178,7 +178,7 @@ def evaluate(data, frames_dir, seed):
 
     rng = np.random.default_rng(seed + 1)
     hands = HandModel()
-    detector = HandLandmarker()
+    detector = HandLandmarker(complexity)
     rows = {k: [] for k in ("tip_fit", "tip_flat", "tip_mp_raw", "tip_mp_aligned", "bend_fit", "bend_flat",
                             "bend_mp", "rot_fit")}
     found = 0
@@ -228,14 +228,14 @@ def evaluate(data, frames_dir, seed):
     return summary, per_joint, found, seconds
 
 
-def detection_rate():
+def detection_rate(complexity=1):
     """Hands found on the real test clip, per side, over the frames with the tracked person."""
     from backend import hand_detect, pipeline
 
     clip = os.path.join(ROOT, "tests", "data", "walk_excerpt.mp4")
     info, detections, keypoints, valid = pipeline.detect_person(clip)
     started = time.perf_counter()
-    hands = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid)
+    hands = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid, complexity)
     seconds = time.perf_counter() - started
     return {"clip": os.path.relpath(clip, ROOT), "person_frames": int(valid.sum()),
             "left_found": int(hands.found[:, 0].sum()), "right_found": int(hands.found[:, 1].sum()),
@@ -248,6 +248,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--complexity", type=int, default=1, choices=(0, 1),
+                        help="MediaPipe's hand model: 1 full (the pipeline's), 0 lite (the wheel's faster one)")
     parser.add_argument("--out", default=RESULTS)
     parser.add_argument("--render", nargs=2, metavar=("SCENE", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -263,14 +265,14 @@ def main(argv=None):
         subprocess.run([sys.executable, os.path.abspath(__file__), "--render", scene_file, frames_dir], check=True,
                        stdout=subprocess.DEVNULL)
     data = dict(np.load(scene_file, allow_pickle=False))
-    summary, per_joint, found, seconds = evaluate(data, frames_dir, args.seed)
+    summary, per_joint, found, seconds = evaluate(data, frames_dir, args.seed, args.complexity)
     report = {
-        "frames": args.frames, "seed": args.seed, "found": found,
+        "frames": args.frames, "seed": args.seed, "hand_model_complexity": args.complexity, "found": found,
         "camera": {"size": [WIDTH, HEIGHT], "focal_px": FOCAL, "wrist_distance_m": 0.45},
         "errors": summary, "bend_error_per_joint_deg": per_joint,
         "joint_order": "thumb CMC, MCP, IP; index MCP, PIP, DIP; middle; ring; pinky (MediaPipe order)",
         "hand_seconds_per_frame": round(seconds / max(1, args.frames), 4),
-        "detection_rate": detection_rate(),
+        "detection_rate": detection_rate(args.complexity),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
