@@ -13,6 +13,7 @@ visibility for hands: a landmark's confidence is the probability of the expected
 outside the image.
 """
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ SIDES = ("left", "right")
 _EXPECTED_LABEL = {"left": "Right", "right": "Left"}
 MIN_SIDE_PROBABILITY = 0.5
 MAX_WRIST_OFFSET = 1.0    # found wrist to pose wrist, in units of the pose's wrist-to-knuckles length
+WARMUP_FRAMES = 5         # frames a later part of the video tracks before its own first frame
 _GRAPH = """
 input_stream: "image"
 input_stream: "roi"
@@ -164,17 +166,17 @@ def _track_side(detector, frame_rgb, pose, side, previous):
 
 
 def detect_hands(info: video.VideoInfo, frame_index, keypoints, valid, complexity=1,
-                 job: JobContext | None = None) -> HandDetections:
+                 job: JobContext | None = None, workers=None) -> HandDetections:
     """Both hands of the tracked person on every valid row (``keypoints`` (T, 33, 3) pixels);
     ``frame_index`` (T,) the video frame each row was detected on (a resampled variable-rate
     clip repeats some: such rows share one detection).
 
-    One pass over the decoded frames in the calling thread with one hand model for both hands, so
-    that hands take one core and leave the other to the body solve that runs meanwhile; progress
-    goes to ``job`` as stage "hands"."""
-    import cv2
-
-    from backend.detect import prefetched
+    The decoded frames are split into ``workers`` contiguous parts (default: one per core, at
+    most 2), each detected in a thread with its own decoder and hand model: beside the body solve,
+    which runs meanwhile on one core, the hands then use what the other core leaves. A later part
+    starts tracking WARMUP_FRAMES frames early, so that its hands follow on as one pass would.
+    Progress goes to ``job`` as stage "hands", from the calling thread."""
+    from backend.detect import default_workers
 
     job = job or JobContext()
     frame_index = np.asarray(frame_index)
@@ -182,13 +184,55 @@ def detect_hands(info: video.VideoInfo, frame_index, keypoints, valid, complexit
     rows = {}
     for r, f in enumerate(frame_index):
         rows.setdefault(int(f), []).append(r)
+    numbers = sorted(rows)
+    parts = [part for part in np.array_split(np.arange(len(numbers)), min(workers or default_workers(), 2)) if len(part)]
+    progress = {"done": 0, "failures": []}
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work(part):
+        try:
+            warm = numbers[max(int(part[0]) - WARMUP_FRAMES, 0):int(part[0])]
+            _detect_range(info, warm, numbers[int(part[0]):int(part[-1]) + 1], rows, keypoints, valid, complexity,
+                          out, job, progress, lock, stop)
+        except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+            progress["failures"].append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=work, args=(part,), name=f"hands-{k}", daemon=True)
+               for k, part in enumerate(parts)]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            job.report("hands", progress["done"], len(frame_index))
+            stop.wait(0.05)
+    finally:
+        stop.set()  # the parts still running (a failure, or this thread interrupted) end now
+        for thread in threads:
+            thread.join()
+    if progress["failures"]:
+        raise progress["failures"][0]
+    job.report("hands", progress["done"], len(frame_index))
+    return out
+
+
+def _detect_range(info, warm, numbers, rows, keypoints, valid, complexity, out, job, progress, lock, stop):
+    """Hands on the decoded frames ``numbers`` (increasing), tracking from the ``warm`` frames
+    before them (detected, not stored); rows of one frame share its detection."""
+    import cv2
+
+    from backend.detect import prefetched
+
+    store = set(numbers)
     previous = [None, None]   # each hand in the last frame (None: not found there)
     detector = HandLandmarker(complexity)
     try:
-        done = 0
-        frames = video.iter_frames(info.path, int(frame_index.min()), int(frame_index.max()) + 1)
+        first = warm[0] if len(warm) else numbers[0]
+        frames = video.iter_frames(info.path, int(first), int(numbers[-1]) + 1)
         for number, frame in prefetched(frames):
             job.check()
+            if stop.is_set():
+                return
             same = rows.get(number, ())
             if not same:
                 continue
@@ -196,12 +240,12 @@ def detect_hands(info: video.VideoInfo, frame_index, keypoints, valid, complexit
             for h, side in enumerate(SIDES):
                 found = previous[h] = None if rgb is None else _track_side(detector, rgb, keypoints[same[0]], side,
                                                                            previous[h])
-                if found is not None:
+                if found is not None and number in store:
                     for r in same:
                         out.keypoints[r, h], out.depth[r, h], out.world[r, h] = found
                         out.found[r, h] = True
-            done += len(same)
-            job.report("hands", done, len(frame_index))
+            if number in store:
+                with lock:
+                    progress["done"] += len(same)
     finally:
         detector.close()
-    return out

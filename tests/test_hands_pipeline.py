@@ -48,8 +48,13 @@ def test_rows_of_one_decoded_frame_share_its_hands_and_rows_without_the_person_g
     exactly as one row would; a row without the person gets no hand, and tracking restarts after it."""
     info, detections, keypoints, valid = pipeline.detect_person(EXCERPT, start=0, end=39)
     assert valid.all()
-    once = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid)
+    once = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid, workers=1)
     assert once.found[:, 0].sum() >= 10                      # her camera-side hand, in most frames
+    # two parts detected side by side (the later one tracking from a few frames early) give the
+    # hands of one pass
+    halves = hand_detect.detect_hands(info, detections.frame_index, keypoints, valid, workers=2)
+    for name in ("keypoints", "depth", "world", "found"):
+        np.testing.assert_array_equal(getattr(halves, name), getattr(once, name))
     repeated = np.repeat(np.arange(len(valid)), 1 + np.arange(len(valid)) % 2)   # every other frame twice
     twice = hand_detect.detect_hands(info, detections.frame_index[repeated], keypoints[repeated], valid[repeated])
     for name in ("keypoints", "depth", "world", "found"):
