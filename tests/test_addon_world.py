@@ -69,6 +69,7 @@ def test_planted_feet_stand_on_the_floor_and_the_camera_view_is_unchanged(result
     sole = feet[..., 2] - rest_up[[JOINT_NAMES.index(n) for n in FEET]]               # (T, 4)
     speed = np.zeros(sole.shape)
     speed[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1) * result.mocap_framerate
+    speed[0] = speed[1]  # the first frame has no earlier one: its speed is that of the step after it
     ground = np.minimum(sole[:, :2], sole[:, 2:])                                          # per foot
     planted = np.minimum(speed[:, :2], speed[:, 2:]) < 0.3
     assert planted.sum() >= 20
