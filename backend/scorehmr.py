@@ -52,7 +52,8 @@ class ScoreHMRConfig:
     # loss weights
     keypoints: float = 60.0       # rendered training views seen by MediaPipe (bench/tune_guidance.py --renders,
                                   # 20 views, 1852 frames): 30 / 60 / 100 / 200 gave PA-MPJPE 71.4 / 70.6 /
-                                  # 70.3 / 72.0 mm, accel 13.1 / 12.7 / 13.0 / 16.1 (synthetic noise chose 30)
+                                  # 70.3 / 72.0 mm, accel 13.1 / 12.7 / 13.0 / 16.1 (synthetic noise chose 30);
+                                  # on 33 views, 5211 frames: 30 / 60 gave 65.7 / 65.1 mm, accel 8.0 / 8.1
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
     # MediaPipe world landmarks (metres, hip-centred), compared in the axes of a camera looking
     # at the hips (how a crop-based detector sees): weight and robust scale (metres). MediaPipe's
