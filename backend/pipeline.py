@@ -25,6 +25,7 @@ from backend.errors import BODY_MODEL_HINT, BackendError, Cancelled
 from backend.job import JobContext
 from backend.models import ModelCache, Models
 from backend.output import check_output, index_path, person_path, write_text_atomically
+from backend.sides import consistent_sides
 from smplcore.body_model_file import BodyModelError, load_body_model_file
 from smplcore.result import MAX_ROTATION_ANGLE, MotionResult, ResultFileError, focal_length_range
 from smplcore.protocol import CONTACT_MODES, FOOT_LOCK_MODES
@@ -274,7 +275,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
     ``hands``: also detect and solve the fingers (``hand_poses``, ``hand_valid``); off, nothing of
     it runs. ``height``: the main person's height in metres (None: estimated with the shape;
-    given, it fixes the body's size and so its distance). ``model_cache``: where the models come from (None: loaded for this job only)."""
+    given, it fixes the body's size and so its distance). ``model_cache``: where the models come
+    from (None: loaded for this job only)."""
     job = job or JobContext()
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
@@ -302,6 +304,11 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             preload.get()  # raises the model-loading error that stopped detection
         raise
     chosen = _chosen_people(people, person, info.fps)
+    for someone in chosen:  # the detector's left/right swaps undone once: the bodies and the hands use them
+        someone.keypoints, someone.world, swapped = consistent_sides(someone.keypoints, someone.world, info.fps,
+                                                                     someone.valid)
+        if swapped.any():
+            log.info("left/right labels swapped back on %d of %d frames", int(swapped.any(1).sum()), len(swapped))
     decoded = detections.frame_index if detections.source_frame is None else detections.source_frame
     # whether the camera moves is measured (a second decoding pass) while the bodies are solved on
     # the other core; with a moving camera the solver's camera-frame motion is kept
@@ -330,8 +337,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
             betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
-            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=solution["keypoints_2d"],
-            focal_length=focal,
+            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=keypoints, focal_length=focal,
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
             cam_to_world=solution["cam_to_world"], world_note=note,
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))

@@ -22,7 +22,6 @@ from . import world
 from .job import JobContext
 from .models import Models, load_models
 from .scorehmr import GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig
-from .sides import consistent_sides
 
 log = logging.getLogger(__name__)
 MAX_GROUNDED_REPROJECTION = 1.25  # grounded motion may fit the 2D landmarks this much worse (training clips:
@@ -150,22 +149,16 @@ def refine_range(*args, **kwargs):
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models | None = None,
                     job: JobContext | None = None, config=None, temporal=True, world_landmarks=None,
-                    find_floor=True, foot_lock="auto", fix_sides=True, height=None):
+                    find_floor=True, foot_lock="auto", height=None):
     """``models`` None: the shipped ones, on the CPU. ``world_landmarks`` (T, 33, 3):
     MediaPipe's world landmarks of the same frames, or None.
     With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
     motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
     ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig);
-    ``height``: the performer's height in metres, or None (see ``initial_state``).
-    With ``fix_sides`` the detector's left/right swaps are undone first (backend.sides); the
-    landmarks the solve used come back as ``keypoints_2d``."""
+    ``height``: the performer's height in metres, or None (see ``initial_state``)."""
     job = job or JobContext()
     models = models or load_models()
     body, shipped, trained = models.body, models.shipped, models.trained
-    if fix_sides:
-        keypoints_2d, world_landmarks, swapped = consistent_sides(keypoints_2d, world_landmarks, fps)
-        if swapped.any():
-            log.info("left/right labels swapped back on %d of %d frames", int(swapped.any(1).sum()), len(swapped))
     kp = torch.as_tensor(np.asarray(keypoints_2d), dtype=torch.float32, device=torch.device(models.device))
     n = kp.shape[0]
     job.report("init", 0, n)
@@ -177,8 +170,7 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models 
     engine = ScoreHMR(trained.diffusion, body, config)
     x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
                                       temporal=temporal, job=job)
-    out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": "",
-           "keypoints_2d": np.asarray(keypoints_2d, np.float32)}
+    out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
     to_numpy = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy()  # noqa: E731
     if find_floor and temporal:
         # the camera-frame motion too: a caller still measuring whether the camera moves uses it if so

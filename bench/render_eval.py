@@ -92,7 +92,7 @@ def solver_rows(d, focal, models, smplify, methods, height=None):
     """SMPL solutions (poses, trans, betas) of the solver rows."""
     fps = float(d["fps"])
     world = np.where(d["found"][:, None, None], d["world_landmarks"], 0.0).astype(np.float32)
-    # the solver's own first step (left/right swaps undone), once, for every solver row
+    # the pipeline's step before solving (left/right swaps undone), once, for every solver row
     kp, world, _ = consistent_sides(d["keypoints_2d"], world, fps, d["found"])
     out, seconds = {}, {}
     n = len(kp)
@@ -107,7 +107,7 @@ def solver_rows(d, focal, models, smplify, methods, height=None):
         if method in methods:
             started = time.perf_counter()
             s = solve_sequence(kp, d["image_size"], focal, fps, models=models, temporal=temporal, world_landmarks=world,
-                               fix_sides=False, height=height)
+                               height=height)
             seconds[method] = time.perf_counter() - started
             out[method] = (torch.as_tensor(s["poses"]), torch.as_tensor(s["trans"]), torch.as_tensor(s["betas"]))
     if "smplify" in methods:

@@ -53,7 +53,7 @@ def load_render(path, true_focal=False):
     with np.load(path, allow_pickle=False) as z:
         found = z["found"].astype(bool)
         world = np.where(found[:, None, None], z["world_landmarks"], 0).astype(np.float32)
-        # as the solver does first: the detector's left/right swaps undone
+        # as the pipeline does before solving: the detector's left/right swaps undone
         kp, world, _ = consistent_sides(np.where(found[:, None, None], z["keypoints_2d"], 0), world, float(z["fps"]), found)
         kp = torch.as_tensor(kp, dtype=torch.float32)
         size = tuple(int(v) for v in z["image_size"])
