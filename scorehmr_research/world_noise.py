@@ -102,12 +102,15 @@ def main(argv=None):
     parser.add_argument("--renders", default=os.path.join(root, "renders", "train"))
     parser.add_argument("--out", default=DEFAULT_PATH)
     args = parser.parse_args(argv)
-    params = measure(render_files(args.renders), BodyModel.load())
+    files = render_files(args.renders)
+    params = measure(files, BodyModel.load())
+    # the views it measured: the training renders keep growing
     params["source"] = {"renders": os.path.relpath(args.renders, os.path.dirname(root)),
+                        "files": [os.path.basename(f) for f in files],
                         "command": "python -m scorehmr_research.world_noise"}
     with open(args.out, "w") as fh:
         json.dump(params, fh, indent=1)
-    print(json.dumps({k: v for k, v in params.items() if k not in ("offset_m", "sigma_m")}))
+    print(json.dumps({k: v for k, v in params.items() if k not in ("offset_m", "sigma_m", "source")}))
 
 
 if __name__ == "__main__":
