@@ -201,6 +201,7 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
         return x, trans, None, (f"no floor found (standing on the best floor moves the body off the footage, "
                                 f"{before:.1f} -> {after:.1f} px): the motion is in the camera frame")
     x, trans = refined
+    floor = world.refit_floor(engine.body, x, trans, state.betas, fps, floor, state.observed.cpu().numpy())
     first = int(torch.nonzero(state.observed)[0, 0])
     pelvis = engine.body.rest_joints(state.betas[None])[0, 0] + trans[first]
     return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""

@@ -6,14 +6,15 @@ on the floor does to the motion (DESIGN §7), against the camera-frame baseline.
 Synthetic mode (default): each held-out clip is filmed by one static camera per seed, 0.5-2.5 m
 above the floor, looking at the clip, turned by up to 6 deg about its view axis, through the
 calibrated detector noise; the solver runs as the backend does (initial estimate, temporal
-ScoreHMR; then the floor and a second pass standing on it). ``--renders DIR``: the same on
+ScoreHMR; then the floor and a second pass standing on it, whose motion the floor is fitted to
+again). ``--renders DIR``: the same on
 rendered real-detector clips (data/renders/heldout/*.npz, with their true ``cam_to_world``).
 As in the backend, the detector's left/right swaps are undone first (backend.sides).
 ``--height true`` tells the solver the body's true height, as a user's ``--height`` would (it
 fixes the body's size, hence its distance and the camera height).
 
-Figures (frame-weighted over clips and cameras): gravity direction error (deg), camera height
-error (mm), ankle height above the floor vs the truth's (mm), foot motion on the truth's planted
+Figures (frame-weighted over clips and cameras), of the floor the result carries (its
+``cam_to_world``): gravity direction error (deg), camera height error (mm), ankle height above the floor vs the truth's (mm), foot motion on the truth's planted
 frames (mm/frame, and as a multiple of the truth's own), root (pelvis) error in the camera frame
 (mm) for: the camera-frame baseline (one pass), the world pass with the floor fixing depth, and
 the world pass without it (floor_depth 0). Writes bench/results/world.json.
@@ -117,7 +118,10 @@ def run_case(engine, trained, body, truth, fps, known_height=False):
         if matrix is None:
             row["no_floor"] = note
             return row
-        row[variant] = scores(body, wx, wt, betas, truth, floor, fps)
+        shipped = world.floor_from_cam_to_world(matrix)   # the floor the result file carries
+        row[variant] = scores(body, wx, wt, betas, truth, shipped, fps)
+        if variant == "world":
+            floor = shipped
     row["gravity_deg"] = float(np.degrees(np.arccos(np.clip(floor.up @ truth["up"], -1, 1))))
     row["camera_height_mm"] = abs(floor.height - truth["height"]) * 1000
     return row

@@ -10,7 +10,7 @@ import torch
 from backend import world
 from backend.body_model import BodyModel
 from backend.errors import BackendError
-from backend.geometry import axis_angle_to_matrix
+from backend.geometry import axis_angle_to_matrix, axis_angle_to_rot6d
 from backend.pipeline import refine_result
 from smplcore.result import MotionResult
 
@@ -68,3 +68,19 @@ def test_refine_on_a_floor_keeps_the_walk_on_it(walk, tmp_path, contacts):
     first, last = np.nonzero(rows)[0][[0, -1]]
     for inside, outside in ((first, first - 1), (last, last + 1)):
         assert np.linalg.norm(refined.trans[inside] - refined.trans[outside]) < 0.15
+
+
+def test_the_floor_written_is_the_one_the_grounded_walk_stands_on(walk):
+    """The floor is fitted again to the motion grounded on it (its feet slide less, so more of them
+    are planted): the result's cam_to_world is the floor of the result's own motion, not the first
+    guess the walk was grounded on."""
+    result = MotionResult.load(walk)
+    body = BodyModel.load()
+    n = len(result.poses)
+    x = axis_angle_to_rot6d(torch.as_tensor(result.poses, dtype=torch.float32).reshape(n, 24, 3)).reshape(n, -1)
+    own = world.floor_of_motion(body, x, torch.as_tensor(result.trans, dtype=torch.float32),
+                                torch.as_tensor(result.betas, dtype=torch.float32), float(result.mocap_framerate),
+                                result.valid)
+    written = world.floor_from_cam_to_world(result.cam_to_world)
+    assert np.degrees(np.arccos(np.clip(own.up @ written.up, -1, 1))) < 0.2
+    assert abs(own.height - written.height) < 0.01
