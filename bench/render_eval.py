@@ -41,7 +41,7 @@ import torch
 from backend.camera import project, solve_translation
 from backend.checkpoints import default_checkpoint_path
 from backend.pipeline import default_focal_length
-from backend.scorehmr import ScoreHMRConfig
+from backend.scorehmr import ScoreHMRConfig, gaussian_smooth
 from backend.sides import consistent_sides
 from backend.solver import camera_tensors, initial_state, load_models, solve_sequence
 from backend.geometry import rot6d_to_axis_angle
@@ -66,16 +66,6 @@ def load_renders(folder):
     return out
 
 
-def gaussian_smooth(x, valid, sigma=SMOOTH_SIGMA):
-    """Smooth (T, …) over time with a Gaussian, using only valid frames (renormalised weights)."""
-    radius = int(3 * sigma)
-    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    flat = np.where(valid[:, None], x.reshape(len(x), -1), 0.0)
-    num = np.stack([np.convolve(c, k, mode="same") for c in flat.T], 1)
-    den = np.convolve(valid.astype(float), k, mode="same")[:, None]
-    return (num / np.maximum(den, 1e-9)).reshape(x.shape)
-
-
 def mediapipe_world_rows(d, focal):
     """Limb points (T, 12, 3) in the camera frame and all 33 landmarks, raw and smoothed."""
     kp = torch.as_tensor(d["keypoints_2d"])
@@ -84,7 +74,7 @@ def mediapipe_world_rows(d, focal):
     f, c = camera_tensors(n, focal, d["image_size"], "cpu")
     trans = solve_translation(world, kp, f, c).numpy()
     raw = d["world_landmarks"] + trans[:, None]
-    smooth = gaussian_smooth(raw, d["found"])
+    smooth = gaussian_smooth(torch.as_tensor(raw), SMOOTH_SIGMA, d["found"]).numpy()
     return {"mediapipe_world": raw, "mediapipe_world_smoothed": smooth}
 
 

@@ -9,8 +9,8 @@ from backend.camera import project
 from backend.condition import make_condition
 from backend.diffusion import PoseDiffusion, PriorConfig
 from backend.geometry import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
-from backend.scorehmr import (HIPS, GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig, hip_centred, ray_rotation,
-                              time_difference)
+from backend.scorehmr import (HIPS, GuidanceLosses, Observation, ScoreHMR, ScoreHMRConfig, gaussian_smooth, hip_centred,
+                              ray_rotation, time_difference)
 from smplcore.skeleton import JOINT_INDEX
 
 FOCAL, PRINCIPAL = 1000.0, (640.0, 360.0)
@@ -284,3 +284,30 @@ def test_fixed_frames_come_out_exactly_as_given(body, diffusion):
     obs.fixed_x = {5: target}
     x, t = ScoreHMR(diffusion, body, ScoreHMRConfig(iterations=2)).refine_sequence(x_of(rot), trans, torch.zeros(1, 10), obs)
     assert torch.equal(x[5], target) and torch.allclose(t[5], trans[5])
+
+
+def test_gaussian_smooth_keeps_steady_values_and_ignores_invalid_frames():
+    x = torch.full((20, 3), 2.0)
+    x[7] = 1e6                                   # an invalid frame's value must not leak
+    valid = torch.ones(20, dtype=torch.bool)
+    valid[7] = False
+    y = gaussian_smooth(x, 1.5, valid)
+    assert torch.allclose(y, torch.full((20, 3), 2.0))   # ends and the gap included
+    ramp = torch.arange(20.0)[:, None]
+    assert torch.allclose(gaussian_smooth(ramp, 1.5)[5:15], ramp[5:15], atol=1e-5)  # a steady motion stays
+
+
+def test_output_smoothing_removes_jitter_and_keeps_fixed_frames(body, diffusion):
+    n = 30
+    rot, trans = facing_camera(n)
+    obs = observe(body, rot, trans)
+    target = x_of(facing_camera(1, left_shoulder_z=-0.3)[0])[0]
+    obs.fixed_x = {12: target}
+    jitter = torch.zeros(n, 144)
+    jitter[::2, 6 * JOINT_INDEX["left_elbow"]] = 0.15   # every other frame: the elbow flicks
+    cfg = ScoreHMRConfig(iterations=1, early_stop=0.0, smooth_pose=0.0)   # only the output filter smooths
+    runs = {s: ScoreHMR(diffusion, body, ScoreHMRConfig(**{**vars(cfg), "output_smooth": s})).refine_sequence(
+        x_of(rot) + jitter, trans, torch.zeros(1, 10), obs) for s in (0.0, 0.05)}
+    accel = {s: time_difference(x[None], 2).abs().mean() for s, (x, _) in runs.items()}
+    assert accel[0.05] < 0.5 * accel[0.0]
+    assert torch.equal(runs[0.05][0][12], target)
