@@ -171,7 +171,9 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     heights = inliers @ up
     counts = np.bincount(levels)
     order = np.argsort([np.median(heights[levels == k]) for k in range(len(counts))])
-    floor_level = next(k for k in order if counts[k] >= FLOOR_SHARE * len(inliers))
+    floor_level = next((k for k in order if counts[k] >= FLOOR_SHARE * len(inliers)), None)
+    if floor_level is None:   # many small levels (a long stair): none of them is clearly the floor
+        raise FloorError(f"the planted feet spread over {len(counts)} levels, none of them clearly the floor")
     height = -float(np.median(heights[levels == floor_level]))
     floor = Floor(up=up, height=height, inliers=len(inliers), planted=len(points))
     if whole_clip:   # (a half's floor is only compared with the whole's)
