@@ -339,7 +339,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
             frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=keypoints, focal_length=focal,
             image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
-            cam_to_world=solution["cam_to_world"], world_note=note,
+            cam_to_world=solution["cam_to_world"], world_note=note, world_landmarks=someone.world[rows],
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
         if hand_detection is not None:
             _add_hands(results[-1], hand_detection.get(number, rows), models.body)

@@ -62,12 +62,15 @@ class ScoreHMRConfig:
     # world_depth_gain and weighted by world_depth_weight. With world_align the landmarks are
     # rotated and scaled onto the estimate once per window and iteration (closed form): they
     # then inform the articulated pose, not the global orientation or the body size.
-    # Off by default: on the rendered training views (bench/tune_guidance.py --renders, 12 views,
-    # 434 frames) weight 10 / 30 raised PA-MPJPE from 68.8 to 71.3 / 76.3 mm (sigma 0.2), and at
-    # sigma 0.05 it was neutral (68.75); there MediaPipe's world landmarks (82 mm) are much worse
-    # than our estimate (61 mm), since these clips' motion is in the prior's training data
-    world: float = 0.0
-    world_sigma: float = 0.2
+    # Chosen on real footage whose motion the prior has never seen (bench/world_evidence.py: the
+    # Pose2Sim demo, each of 4 views solved alone, scored against the 4-view triangulation and in
+    # the other views): off / 3 / 10 / 15 / 30 at sigma 0.1 gave PA 74.2 / 73.6 / 72.6 / 72.5 /
+    # 74.7 mm and 71.7 / 70.6 / 68.6 / 68.9 / 73.7 px in the views not used; sigma 0.2 was worse
+    # from weight 10 on. The rendered training views cannot choose it: their motion is in the
+    # prior's training data, so there our estimate (61 mm) is far better than MediaPipe's 3D
+    # (82 mm) and every weight looks harmful (10 / 30 at sigma 0.2: 68.8 -> 71.3 / 76.3 mm)
+    world: float = 10.0
+    world_sigma: float = 0.1
     world_depth_gain: float = 1.47   # 1 / 0.68, measured on renders (data/world_noise_model.json)
     world_depth_weight: float = 1.0
     world_align: bool = True

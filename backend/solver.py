@@ -244,7 +244,9 @@ def _refine_range(result, start, end, fixed, models: Models | None = None, job: 
         i = int(np.nonzero(frames[sl] == frame)[0][0])
         fixed_x[i] = matrix_to_rot6d(rot6d_to_matrix(axis_angle_to_rot6d(
             torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)))).reshape(-1)
-    obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x)
+    # MediaPipe's world landmarks, where the result kept them, are evidence here as in the solve
+    evidence = None if result.world_landmarks is None else world_evidence(result.world_landmarks[sl], kp)
+    obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x, world=evidence)
     if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:   # a static camera's floor
         override = torch.zeros(n, device=dev)
         override[rows[0] - lo:rows[-1] - lo + 1] = {"auto": 0.0, "force": 1.0, "free": -1.0}[contacts]

@@ -78,11 +78,13 @@ def prepare(cache=cn.CACHE, stride=1):
     Returns a dict: cameras (list of cn.Camera, principal points refined), keypoints (V, T, 33, 3)
     raw detections (distorted pixels, visibility; zero where no person was found), pinhole
     (V, T, 33, 3) undistorted to a pinhole camera of focal ``focal[v]``, focal (V,), principal
-    (V, 2), reference (T, 33, 3) world points, referenced (T, 33) bool, fps."""
+    (V, 2), world (V, T, 33, 3) MediaPipe's world landmarks of each view, reference (T, 33, 3)
+    world points, referenced (T, 33) bool, fps."""
     os.makedirs(cache, exist_ok=True)
     videos, calibration = cn.fetch_demo(cache)
     cameras = cn.read_qca(calibration)
-    keypoints, found, fps, _ = cn.detect_views(videos, cache)
+    keypoints, found, fps, _, world = cn.detect_views(videos, cache)
+    world = np.where(found[..., None, None], world, 0.0)
     keypoints = np.where(found[..., None, None], keypoints, 0.0)
     uv = keypoints[..., :2].transpose(1, 2, 0, 3)                          # (T, 33, V, 2)
     weight = keypoints[..., 2].transpose(1, 2, 0) * found.T[:, None]
@@ -93,6 +95,7 @@ def prepare(cache=cn.CACHE, stride=1):
 
     frames = slice(None, None, stride)
     keypoints, reference, referenced = keypoints[:, frames], reference[frames], referenced[frames]
+    world = world[:, frames]
     # a detection agrees with the others where it is an inlier of a >= 3-view triangulation
     agrees = inliers[frames].transpose(2, 0, 1) & referenced[None]           # (V, T, 33)
     focal = np.array([np.diag(c.K)[:2].mean() for c in cameras])
@@ -104,7 +107,7 @@ def prepare(cache=cn.CACHE, stride=1):
         scale = focal[v] / np.diag(camera.K)[:2]
         pinhole[v, ..., :2] = principal[v] + (flat - principal[v]) * scale
     return {"cameras": cameras, "keypoints": keypoints, "pinhole": pinhole, "focal": focal,
-            "principal": principal, "reference": reference, "referenced": referenced, "agrees": agrees,
+            "principal": principal, "world": world, "reference": reference, "referenced": referenced, "agrees": agrees,
             "fps": fps / stride, "videos": [os.path.basename(v) for v in videos]}
 
 

@@ -32,6 +32,7 @@ def prepare(frames, checkpoint, path):
     from bench.accuracy import load_heldout
     from scorehmr_research.observation_noise import NoiseModel
     from scorehmr_research.synthetic import observe_sequence
+    from scorehmr_research.world_noise import WorldNoise
 
     trained = load_prior(checkpoint)
     body = BodyModel.load()
@@ -39,10 +40,12 @@ def prepare(frames, checkpoint, path):
     reps = -(-frames // len(poses))
     poses = np.concatenate([poses] * reps)[:frames]
     trans = np.concatenate([trans if trans is not None else np.zeros((len(poses), 3))] * reps)[:frames]
-    seq = observe_sequence(poses, trans, body, NoiseModel.load(), torch.Generator().manual_seed(0))
+    # with MediaPipe-like world landmarks: the guidance's world term costs time too
+    seq = observe_sequence(poses, trans, body, NoiseModel.load(), torch.Generator().manual_seed(0),
+                           world_noise=WorldNoise.load())
     focal, principal = camera_tensors(frames, seq["focal"], seq["image_size"], "cpu")
     with torch.no_grad():
-        state = initial_state(trained, body, body, seq["keypoints"], focal, principal)
+        state = initial_state(trained, body, body, seq["keypoints"], focal, principal, world=seq["world"])
     torch.save({"clip": name, "x": state.x, "trans": state.trans, "betas": state.betas, "obs": vars(state.obs)}, path)
 
 

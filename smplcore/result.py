@@ -57,6 +57,9 @@ class MotionResult:
     # right 15 in SMPL-H order; hand_valid (T, 2) left, right: False where a hand was not seen
     hand_poses: np.ndarray | None = None
     hand_valid: np.ndarray | None = None
+    # optional: MediaPipe's world landmarks (T, 33, 3), metres, hip-centred, zero where none: the
+    # 3D evidence the solve used, kept so that Refine uses it too
+    world_landmarks: np.ndarray | None = None
     extras: dict = field(default_factory=dict)  # optional arrays other tools may add
 
     @property
@@ -111,6 +114,10 @@ class MotionResult:
             _check(self.hand_valid, (t, 2), "hand_valid", np.bool_)
             if not np.all(np.isfinite(self.hand_poses)):
                 raise ResultFileError("'hand_poses' contains NaN or infinite values")
+        if self.world_landmarks is not None:
+            _check(self.world_landmarks, (t, NUM_LANDMARKS, 3), "world_landmarks", np.floating)
+            if not np.all(np.isfinite(self.world_landmarks)):
+                raise ResultFileError("'world_landmarks' contains NaN or infinite values")
         if not self.body_model:
             raise ResultFileError("'body_model' is empty: the result must name its body model")
         if not 1 <= self.version:
@@ -140,6 +147,8 @@ class MotionResult:
         if self.hand_poses is not None:
             arrays["hand_poses"] = np.asarray(self.hand_poses, np.float32)
             arrays["hand_valid"] = np.asarray(self.hand_valid, bool)
+        if self.world_landmarks is not None:
+            arrays["world_landmarks"] = np.asarray(self.world_landmarks, np.float32)
         arrays.update({k: np.asarray(v) for k, v in self.extras.items()})
         write_atomically(path, lambda fh: np.savez(fh, **arrays))
 
@@ -158,7 +167,7 @@ class MotionResult:
         missing = [k for k in _REQUIRED if k not in arrays]
         if missing:
             raise ResultFileError(f"{os.path.basename(path)} is not a ScoreHMR result: missing {', '.join(missing)}")
-        known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note", "hand_poses", "hand_valid"}
+        known = set(_REQUIRED) | {"gender", "cam_to_world", "world_note", "hand_poses", "hand_valid", "world_landmarks"}
         return cls(
             poses=arrays["poses"], trans=arrays["trans"], betas=arrays["betas"],
             mocap_framerate=_scalar(arrays, "mocap_framerate", np.number, float),
@@ -168,6 +177,7 @@ class MotionResult:
             version=_scalar(arrays, "version", np.integer, int),
             cam_to_world=arrays.get("cam_to_world"), world_note=str(arrays.get("world_note", "")),
             hand_poses=arrays.get("hand_poses"), hand_valid=arrays.get("hand_valid"),
+            world_landmarks=arrays.get("world_landmarks"),
             extras={k: v for k, v in arrays.items() if k not in known},
         ).validate()
 

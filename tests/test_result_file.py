@@ -110,3 +110,18 @@ def test_bad_hands_are_refused(tmp_path, poses, valid, message):
     r.hand_poses, r.hand_valid = poses, valid
     with pytest.raises(ResultFileError, match=message):
         r.save(tmp_path / "bad.npz")
+
+
+def test_world_landmarks_round_trip_and_bad_ones_are_refused(tmp_path):
+    r = make_result()
+    r.world_landmarks = np.random.default_rng(2).normal(scale=0.3, size=(12, 33, 3))
+    r.world_landmarks[4] = 0.0                        # a frame without a detection
+    r.save(tmp_path / "world.npz")
+    back = MotionResult.load(tmp_path / "world.npz")
+    assert np.allclose(back.world_landmarks, r.world_landmarks, atol=1e-6) and "world_landmarks" not in back.extras
+    r.world_landmarks = np.zeros((11, 33, 3))
+    with pytest.raises(ResultFileError, match="world_landmarks"):
+        r.save(tmp_path / "bad.npz")
+    r.world_landmarks = np.full((12, 33, 3), np.nan)
+    with pytest.raises(ResultFileError, match="world_landmarks"):
+        r.save(tmp_path / "bad.npz")

@@ -110,7 +110,7 @@ def test_world_landmark_loss_pulls_a_lifted_arm_toward_the_evidence(body):
     obs = observe(body, rot_true, trans)
     obs.world = mediapipe_world(body, rot_true, obs)
     rot_lifted, _ = facing_camera(1, left_shoulder_z=0.0)   # arm horizontal, the world landmarks say down
-    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0), temporal=False)
+    losses = GuidanceLosses(body, torch.zeros(1, 10), obs, ScoreHMRConfig(keypoints=0.0, world=30.0, world_sigma=0.2), temporal=False)
     rest = body.rest_joints(torch.zeros(1, 10))
 
     def elbow_in_body_frame(x):   # the evidence says nothing of the global orientation

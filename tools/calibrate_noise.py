@@ -242,13 +242,16 @@ def _view_error(cameras, X, uv, size):
 
 # --- detection -------------------------------------------------------------------------------
 def detect_views(videos, cache=CACHE):
-    """MediaPipe on every frame of every view, cached: keypoints (V, T, 33, 3), found (V, T), fps, sizes."""
+    """MediaPipe on every frame of every view, cached: keypoints (V, T, 33, 3), found (V, T), fps,
+    sizes, world landmarks (V, T, 33, 3) (a cache from before they were kept is made again)."""
     from backend import detect, video
 
     path = os.path.join(cache, "detections.npz")
     if os.path.isfile(path):
         saved = np.load(path, allow_pickle=False)
-        return saved["keypoints"], saved["found"], float(saved["fps"]), [tuple(s) for s in saved["sizes"]]
+        if "world" in saved.files:
+            return (saved["keypoints"], saved["found"], float(saved["fps"]), [tuple(s) for s in saved["sizes"]],
+                    saved["world"])
     runs = []
     for name in videos:
         info = video.probe(name)
@@ -259,8 +262,9 @@ def detect_views(videos, cache=CACHE):
     keypoints = np.stack([r.keypoints[:frames] for r in runs]).astype(np.float64)
     found = np.stack([r.found[:frames] for r in runs])
     sizes = [r.image_size for r in runs]
-    np.savez(path, keypoints=keypoints, found=found, fps=runs[0].fps, sizes=np.array(sizes))
-    return keypoints, found, runs[0].fps, sizes
+    world = np.stack([r.world[:frames] for r in runs]).astype(np.float64)
+    np.savez(path, keypoints=keypoints, found=found, fps=runs[0].fps, sizes=np.array(sizes), world=world)
+    return keypoints, found, runs[0].fps, sizes, world
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -669,7 +673,7 @@ def main(argv=None):
     os.makedirs(args.cache, exist_ok=True)
     videos, calibration = fetch_demo(args.cache)
     cameras = read_qca(calibration)
-    keypoints, found, fps, sizes = detect_views(videos, args.cache)
+    keypoints, found, fps, sizes, _ = detect_views(videos, args.cache)
     import mediapipe
 
     model = {
