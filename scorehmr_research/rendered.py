@@ -33,7 +33,7 @@ class RenderedObservations:
     half of them mirrored (image and pose together)."""
 
     def __init__(self, folder, generator=None, mirror_prob=0.5):
-        kp, focal, principal, rotmats, betas, clips = [], [], [], [], [], set()
+        kp, focal, principal, rotmats, betas, clips, self.files = [], [], [], [], [], set(), []
         for path in render_files(folder):
             with np.load(path, allow_pickle=False) as z:
                 keep = z["found"].astype(bool) & ((z["keypoints_2d"][..., 2] > VISIBLE).sum(-1) >= MIN_VISIBLE)
@@ -47,6 +47,7 @@ class RenderedObservations:
                 rotmats.append(axis_angle_to_matrix(poses))
                 betas.append(torch.as_tensor(z["betas"], dtype=torch.float32)[:10].expand(n, 10))
                 clips.add(str(z["clip"]))
+                self.files.append(os.path.basename(path))
         if not kp:
             raise ValueError(f"no detected frame in the renders under {folder}")
         self.keypoints, self.focal, self.principal = torch.cat(kp), torch.cat(focal), torch.cat(principal)

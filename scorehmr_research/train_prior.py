@@ -78,12 +78,15 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     opt_prior = torch.optim.Adam(prior.parameters(), lr=lr)
     opt_init = torch.optim.Adam(init.parameters(), lr=lr)
     body_dev = BodyModel.load(device=device)
-    step, history = 0, []
+    step, history, base = 0, [], None
     if init_from and not resume:
         start = torch.load(init_from, map_location=device, weights_only=True)
         for model, ema, key in ((prior, ema_prior, "prior"), (init, ema_init, "init")):
             model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start[key]["state_dict"].items()})
             ema.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # how the starting weights were made, kept in every later save (the file may be replaced meanwhile)
+        base = {"file": os.path.basename(init_from),
+                **{k: v for k, v in start.get("meta", {}).items() if k != "history"}}
         log.info("starting from the weights of %s", init_from)
     if resume:
         state = torch.load(state_path, map_location=device, weights_only=True)  # tensors and plain data only
@@ -91,7 +94,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         opt_prior.load_state_dict(state["opt_prior"]), opt_init.load_state_dict(state["opt_init"])
         ema_prior.shadow, ema_init.shadow = state["ema_prior"], state["ema_init"]
         gen.set_state(state["generator"])
-        step, history = state["step"], state["history"]
+        step, history, base = state["step"], state["history"], state.get("base")
         log.info("resumed at step %d", step)
 
     def save():
@@ -99,8 +102,9 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                 "amass_z_up": amass_z_up, "frames": len(bank), "seed": seed, "lr": lr,
                 "batch_size": batch_size, "noise_model": noise.describe()["source"],
                 "renders": None if rendered is None else {"folder": os.path.relpath(renders), "frames": len(rendered),
-                                                          "clips": rendered.clips, "fraction": render_fraction},
-                "init_from": init_from and os.path.basename(init_from), "history": history[-50:]}
+                                                          "clips": rendered.clips, "files": rendered.files,
+                                                          "fraction": render_fraction},
+                "init_from": base, "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": compact(ema_prior.state_dict())},
                 "init": {**init.checkpoint(), "state_dict": compact(ema_init.state_dict())},
                 "body_model": body.model_id, "meta": meta}
@@ -109,7 +113,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         os.replace(tmp, out)
         torch.save({"prior": prior.state_dict(), "init": init.state_dict(), "opt_prior": opt_prior.state_dict(),
                     "opt_init": opt_init.state_dict(), "ema_prior": ema_prior.shadow, "ema_init": ema_init.shadow,
-                    "generator": gen.get_state(), "step": step, "history": history}, state_path)
+                    "generator": gen.get_state(), "step": step, "history": history, "base": base}, state_path)
 
     bar = None
     if progress:
