@@ -9,7 +9,8 @@ calibrated detector noise; the solver runs as the backend does (initial estimate
 ScoreHMR; then the floor and a second pass standing on it, whose motion the floor is fitted to
 again). ``--renders DIR``: the same on
 rendered real-detector clips (data/renders/heldout/*.npz, with their true ``cam_to_world``).
-As in the backend, the detector's left/right swaps are undone first (backend.sides).
+As in the backend, the detector's left/right swaps are undone first (backend.sides), and on the
+renders MediaPipe's world landmarks are guidance evidence.
 ``--height true`` tells the solver the body's true height, as a user's ``--height`` would (it
 fixes the body's size, hence its distance and the camera height).
 
@@ -77,6 +78,7 @@ def render_cases(folder, body):
                 "keypoints": kp, "focal": float(d["focal_length"]),
                 "image_size": tuple(float(v) for v in d["image_size"]),
                 "joints": torch.as_tensor(d["joints"], dtype=torch.float32), "up": m[2, :3], "height": float(m[2, 3]),
+                "world": d["world_landmarks"] * d["found"][:, None, None],
                 "fps": float(d["fps"]), "stature": float(body.stature(torch.as_tensor(d["betas"], dtype=torch.float32)[None])[0])}
 
 
@@ -100,10 +102,10 @@ def scores(body, x, trans, betas, truth, floor, fps):
 def run_case(engine, trained, body, truth, fps, known_height=False):
     n = truth["keypoints"].shape[0]
     focal, principal = camera_tensors(n, truth["focal"], truth["image_size"], "cpu")
-    keypoints = torch.as_tensor(consistent_sides(truth["keypoints"].numpy(), fps=fps)[0])
-    with torch.no_grad():
-        state = initial_state(trained, body, body, keypoints, focal, principal,
-                              height=truth["stature"] if known_height else None)
+    keypoints, landmarks, _ = consistent_sides(truth["keypoints"].numpy(), truth.get("world"), fps=fps)
+    with torch.no_grad():   # MediaPipe's world landmarks, where the clip has them, are evidence as in the backend
+        state = initial_state(trained, body, body, torch.as_tensor(keypoints), focal, principal, world=landmarks,
+                              config=engine.config, height=truth["stature"] if known_height else None)
     betas = state.betas
     x, trans = engine.refine_sequence(state.x, state.trans, betas[None], state.obs, fps=fps)
     row = {"frames": n, "camera_frame": scores(body, x, trans, betas, truth, None, fps)}
