@@ -78,8 +78,7 @@ class MotionResult:
         if t < 1:
             raise ResultFileError("the result holds no frames (poses has length 0)")
         for name in ("poses", "trans", "betas", "keypoints_2d"):
-            if not np.all(np.isfinite(getattr(self, name))):
-                raise ResultFileError(f"'{name}' contains NaN or infinite values")
+            _check_finite(getattr(self, name), name)
         angles = np.linalg.norm(np.asarray(self.poses, np.float64).reshape(t, NUM_JOINTS, 3), axis=-1)
         if angles.max() > MAX_ROTATION_ANGLE:
             raise ResultFileError(f"'poses' holds a rotation of {angles.max():.3g} rad; expected axis-angle "
@@ -112,12 +111,10 @@ class MotionResult:
         if self.hand_poses is not None:
             _check(self.hand_poses, (t, 2 * NUM_HAND_JOINTS * 3), "hand_poses", np.floating)
             _check(self.hand_valid, (t, 2), "hand_valid", np.bool_)
-            if not np.all(np.isfinite(self.hand_poses)):
-                raise ResultFileError("'hand_poses' contains NaN or infinite values")
+            _check_finite(self.hand_poses, "hand_poses")
         if self.world_landmarks is not None:
             _check(self.world_landmarks, (t, NUM_LANDMARKS, 3), "world_landmarks", np.floating)
-            if not np.all(np.isfinite(self.world_landmarks)):
-                raise ResultFileError("'world_landmarks' contains NaN or infinite values")
+            _check_finite(self.world_landmarks, "world_landmarks")
         if not self.body_model:
             raise ResultFileError("'body_model' is empty: the result must name its body model")
         if not 1 <= self.version:
@@ -223,13 +220,17 @@ def _check(array, shape, name, kind):
         raise ResultFileError(f"'{name}' has dtype {array.dtype}, expected {np.dtype(kind).name}")
 
 
+def _check_finite(array, name):
+    if not np.all(np.isfinite(array)):
+        raise ResultFileError(f"'{name}' contains NaN or infinite values")
+
+
 def _check_rigid(matrix, t):
     """cam_to_world: (4, 4) or (T, 4, 4), finite, a rotation and a translation (no scale)."""
     m = np.asarray(matrix)
     if m.shape not in ((4, 4), (t, 4, 4)) or not np.issubdtype(m.dtype, np.floating):
         raise ResultFileError(f"'cam_to_world' has shape {m.shape} and dtype {m.dtype}, expected float (4, 4) or (T, 4, 4)")
-    if not np.all(np.isfinite(m)):
-        raise ResultFileError("'cam_to_world' contains NaN or infinite values")
+    _check_finite(m, "cam_to_world")
     m = m.reshape(-1, 4, 4).astype(np.float64)
     rot = m[:, :3, :3]
     if (np.abs(m[:, 3] - [0, 0, 0, 1]).max() > 1e-6
