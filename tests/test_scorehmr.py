@@ -276,12 +276,18 @@ def test_windowed_temporal_refinement_stays_close_to_one_window(body, diffusion)
     assert (one[0] - many[0]).abs().mean() < 0.01 and (one[1] - many[1]).norm(dim=-1).max() < 0.02
 
 
-def test_fixed_frames_come_out_exactly_as_given(body, diffusion):
-    n = 12
+def with_fixed_frame(body, n, frame):
+    """``n`` frames facing the camera, frame ``frame`` fixed by the user to another pose:
+    (rot, trans, obs, that pose)."""
     rot, trans = facing_camera(n)
     obs = observe(body, rot, trans)
     target = x_of(facing_camera(1, left_shoulder_z=-0.3)[0])[0]
-    obs.fixed_x = {5: target}
+    obs.fixed_x = {frame: target}
+    return rot, trans, obs, target
+
+
+def test_fixed_frames_come_out_exactly_as_given(body, diffusion):
+    rot, trans, obs, target = with_fixed_frame(body, 12, 5)
     x, t = ScoreHMR(diffusion, body, ScoreHMRConfig(iterations=2)).refine_sequence(x_of(rot), trans, torch.zeros(1, 10), obs)
     assert torch.equal(x[5], target) and torch.allclose(t[5], trans[5])
 
@@ -299,10 +305,7 @@ def test_gaussian_smooth_keeps_steady_values_and_ignores_invalid_frames():
 
 def test_output_smoothing_removes_jitter_and_keeps_fixed_frames(body, diffusion):
     n = 30
-    rot, trans = facing_camera(n)
-    obs = observe(body, rot, trans)
-    target = x_of(facing_camera(1, left_shoulder_z=-0.3)[0])[0]
-    obs.fixed_x = {12: target}
+    rot, trans, obs, target = with_fixed_frame(body, n, 12)
     jitter = torch.zeros(n, 144)
     jitter[::2, 6 * JOINT_INDEX["left_elbow"]] = 0.15   # every other frame: the elbow flicks
     cfg = ScoreHMRConfig(iterations=1, early_stop=0.0, smooth_pose=0.0)   # only the output filter smooths

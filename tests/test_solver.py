@@ -35,16 +35,23 @@ def test_checkpoint_is_shipped_and_loads_on_cpu(walk):
     assert torch.isfinite(pose).all() and torch.isfinite(betas).all()
 
 
+def arms_wrong_in_2d(walk, body):
+    """The walk's 2D landmarks with the arms' wrong by 50 px, and the true motion's landmarks
+    hip-centred as MediaPipe's world landmarks are."""
+    n = len(walk["keypoints"])
+    true_lm = body.landmarks(walk["rotmats"], walk["betas"].expand(n, -1))
+    kp = walk["keypoints"].clone()
+    kp[:, 13:17, :2] += torch.tensor([40.0, -30.0])
+    return kp, true_lm - true_lm[:, [23, 24]].mean(1, keepdim=True)
+
+
 def test_world_landmarks_pull_the_solution_toward_them(walk):
     """MediaPipe-like world landmarks of the true motion (hip-centred, depth compressed as
     measured) make the solved body's limbs closer to the truth than the 2D landmarks alone."""
     body = BodyModel.load()
     n = len(walk["keypoints"])
-    true_lm = body.landmarks(walk["rotmats"], walk["betas"].expand(n, -1))
-    world = true_lm - true_lm[:, [23, 24]].mean(1, keepdim=True)
+    kp, world = arms_wrong_in_2d(walk, body)
     world[..., 2] *= 0.7
-    kp = walk["keypoints"].clone()
-    kp[:, 13:17, :2] += torch.tensor([40.0, -30.0])   # the arms' 2D landmarks wrong by 50 px
     config = ScoreHMRConfig(world=30.0, world_depth_gain=1 / 0.7)
     limbs = [16, 17, 18, 19, 20, 21]
 
@@ -67,10 +74,8 @@ def test_refine_uses_the_world_landmarks_the_result_kept(walk):
 
     body = BodyModel.load()
     n = len(walk["keypoints"])
-    true_lm = body.landmarks(walk["rotmats"], walk["betas"].expand(n, -1))
-    world = (true_lm - true_lm[:, [23, 24]].mean(1, keepdim=True)).numpy()
-    kp = walk["keypoints"].clone()
-    kp[:, 13:17, :2] += torch.tensor([40.0, -30.0])   # the arms' 2D landmarks wrong by 50 px
+    kp, world = arms_wrong_in_2d(walk, body)
+    world = world.numpy()
     out = solver.solve_sequence(kp.numpy(), walk["image_size"], walk["focal"], 30.0, find_floor=False)
     result = MotionResult(poses=out["poses"], trans=out["trans"], betas=out["betas"], mocap_framerate=30.0,
                           frame_index=np.arange(n), valid=np.ones(n, bool), keypoints_2d=kp.numpy(),
