@@ -1,18 +1,20 @@
 """Does the camera move? The floor and the world frame assume a static camera; a panning,
 tracking or hand-held camera would give a silently wrong floor, so it is detected first.
 
-How: frames sampled over the clip at a small size; corners found on the background (the main
-person's box masked out) are tracked into a frame a few frames later (pyramidal Lucas-Kanade) and
-a homography is fitted (RANSAC, so other people and leaves are outliers). Chaining the
-homographies gives where the image centre of the first frame has gone; a static camera keeps it
-within a few pixels (compression noise, other people), a moving camera carries it away.
+How: pairs of frames ``GAP`` apart, sampled over the clip, are kept small and grey while
+detection decodes the video anyway (``Thumbnails``: no second decoding pass). Corners found on
+the background (the main person's box masked out) are tracked into the later frame of each pair
+(pyramidal Lucas-Kanade) and a homography is fitted (RANSAC, so other people and leaves are
+outliers). Chaining the homographies gives where the image centre of the first frame has gone;
+a static camera keeps it within a few pixels (compression noise, other people), a moving camera
+carries it away.
 """
 import logging
+import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-
-from . import video
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +36,60 @@ class CameraMotion:
                 if self.moving else f"static camera (background drift {100 * self.drift:.1f} % of the width)")
 
 
-def measure(video_path, frame_index, keypoints) -> CameraMotion:
-    """Camera motion over the frames ``frame_index`` (source numbers, increasing) of a video whose
-    main person's landmarks are ``keypoints`` (T, 33, 3) pixels + confidence."""
-    import cv2
+class Thumbnails:
+    """The frames the measurement needs, small and grey, taken from a decoding pass (``offer``
+    every decoded frame, from any thread, in any order). Pairs start every ``stride`` frames
+    from ``first``; with ``count`` unknown the stride doubles whenever more than twice
+    ``MAX_PAIRS`` pairs are held, so memory stays bounded on any length."""
 
-    frame_index = np.asarray(frame_index)
-    starts = np.unique(np.linspace(0, max(len(frame_index) - GAP - 1, 0), MAX_PAIRS).round().astype(int))
-    wanted = {int(frame_index[i]): i for i in starts} | {int(frame_index[min(i + GAP, len(frame_index) - 1)]): None
-                                                         for i in starts}
-    frames, scale = {}, 1.0
-    first, last = int(frame_index[0]), int(frame_index[-1])
-    for number, image in video.iter_frames(video_path, first, last + 1):
-        if number in wanted:
-            scale = ANALYSIS_WIDTH / image.shape[1]
-            frames[number] = cv2.cvtColor(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA),
-                                          cv2.COLOR_BGR2GRAY)
-    width = None   # scale: source pixels -> analysis pixels (the same for every frame)
-    centre_drift, position, pairs = 0.0, None, 0
-    for i in starts:
-        j = min(i + GAP, len(frame_index) - 1)
-        a, b = frames.get(int(frame_index[i])), frames.get(int(frame_index[j]))
-        if a is None or b is None or i == j:
-            continue
-        homography = _pair_homography(a, b, _person_mask(a.shape, keypoints[i], keypoints[j], scale))
+    def __init__(self, first: int, count: int | None = None):
+        self.first = first
+        # pairs chain end to start at the least (stride GAP): every frame step is measured once
+        self.stride = max(GAP, math.ceil((count - GAP) / MAX_PAIRS)) if count else GAP
+        self.scale = None   # source pixels -> analysis pixels
+        self.images: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def wanted(self, frame_number: int) -> bool:
+        offset = frame_number - self.first
+        return offset % self.stride == 0 or (offset >= GAP and (offset - GAP) % self.stride == 0)
+
+    def offer(self, frame_number: int, image):
+        if not self.wanted(frame_number) or frame_number in self.images:
+            return
+        import cv2
+
+        scale = ANALYSIS_WIDTH / image.shape[1]
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)   # first: resizing one channel is 3x cheaper
+        small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        with self._lock:
+            self.scale = scale
+            self.images[frame_number] = small
+            if len(self.images) > 4 * MAX_PAIRS:   # (a doubling from GAP to 2 GAP drops nothing; the next one does)
+                self.stride *= 2
+                self.images = {n: im for n, im in self.images.items() if self.wanted(n)}
+
+    def pairs(self):
+        """(frame a, frame a + GAP) of every pair both of whose frames are held, in order."""
+        return [(n, n + GAP) for n in sorted(self.images)
+                if (n - self.first) % self.stride == 0 and n + GAP in self.images]
+
+
+def measure(thumbnails: Thumbnails, keypoints: dict) -> CameraMotion:
+    """Camera motion from the ``thumbnails`` of one decoding pass; ``keypoints``: the main
+    person's landmarks (33, 3) pixels + confidence by source frame number, where known."""
+    centre_drift, position, pairs, width = 0.0, None, 0, None
+    step = thumbnails.stride / GAP   # the steps between pairs are not measured: each pair stands for its share
+    nobody = np.zeros((33, 3), np.float32)
+    for a, b in thumbnails.pairs():
+        first, second = thumbnails.images[a], thumbnails.images[b]
+        mask = _person_mask(first.shape, keypoints.get(a, nobody), keypoints.get(b, nobody), thumbnails.scale)
+        homography = _pair_homography(first, second, mask)
         if homography is None:
             continue
-        width = a.shape[1]
+        width = first.shape[1]
         pairs += 1
-        # the steps between sampled pairs are not measured: scale each pair's motion to its share
-        step = (starts[1] - starts[0]) / GAP if len(starts) > 1 else 1.0
-        centre = np.array([a.shape[1] / 2, a.shape[0] / 2, 1.0])
+        centre = np.array([first.shape[1] / 2, first.shape[0] / 2, 1.0])
         moved = homography @ centre
         shift = (moved[:2] / moved[2] - centre[:2]) * step
         position = shift if position is None else position + shift

@@ -2,9 +2,10 @@
 
 Runs fully offline: ``model_complexity=1`` uses the two tflite models inside the
 ``mediapipe==0.10.21`` wheel (other complexities download models at run time, which fails).
-One MediaPipe graph uses about one CPU core, so long ranges are split into contiguous chunks
+One MediaPipe graph uses about one CPU core, so a range is split into contiguous chunks
 detected in parallel threads (MediaPipe releases the GIL) and stitched so the output matches
-one sequential pass (see ``_ChunkedDetection``); each chunk streams its frames.
+one sequential pass (see ``_ChunkedDetection``); each chunk streams its frames. Whoever else
+needs the decoded frames (``camera_motion.Thumbnails``) is offered them here: a video is decoded once.
 MediaPipe Pose follows one person; choosing *which* person is ``backend.track``'s job.
 """
 import os
@@ -24,7 +25,7 @@ from smplcore.skeleton import NUM_LANDMARKS
 POSE_OPTIONS = dict(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
                     enable_segmentation=False, min_detection_confidence=0.5, min_tracking_confidence=0.5)
 _MODEL_FILES = ("modules/pose_detection/pose_detection.tflite", "modules/pose_landmark/pose_landmark_full.tflite")
-MIN_CHUNK_SECONDS = 2.0  # each chunk costs a graph start (~0.1 s) and a few frames of overlap
+MIN_CHUNK_FRAMES = 40  # each chunk costs a graph start (~0.1 s) and a few frames of overlap
 
 
 @dataclass
@@ -94,8 +95,8 @@ class PoseDetector:
         self.close()
 
 
-def _chunks(first: int, stop: int, fps: float, workers: int):
-    count = max(1, min(workers, (stop - first) // max(1, int(MIN_CHUNK_SECONDS * fps))))
+def _chunks(first: int, stop: int, workers: int):
+    count = max(1, min(workers, (stop - first) // MIN_CHUNK_FRAMES))
     size = -(-(stop - first) // count)
     return [(a, min(a + size, stop)) for a in range(first, stop, size)]
 
@@ -159,18 +160,19 @@ def hidden(frame, boxes):
 
 
 def detect_video(info: video.VideoInfo, first: int, stop: int | None, workers: int | None = None,
-                 job: JobContext | None = None, hide=None, stage="detect") -> Detections:
+                 job: JobContext | None = None, hide=None, stage="detect", thumbnails=None) -> Detections:
     """Landmarks for frames ``first <= n < stop`` of the video (``stop`` None: to its end).
 
     Progress goes to ``job`` as ``stage`` from this thread, which checks for cancellation every
     50 ms. The result does not depend on ``workers`` beyond MediaPipe's own frame-to-frame
     smoothing (see :class:`_ChunkedDetection`).
     ``hide`` (T, K, 4): per frame, boxes of people already found, painted over (see ``hidden``).
+    ``thumbnails``: offered every decoded frame (``camera_motion.Thumbnails``), or None.
     """
     job = job or JobContext()
     if stop is None:  # length unknown: one streaming pass, arrays grown as frames arrive
-        return _detect_unknown_length(info, first, job, stage)
-    chunks = _ChunkedDetection(info, first, stop, workers or default_workers(), hide)
+        return _detect_unknown_length(info, first, job, stage, thumbnails)
+    chunks = _ChunkedDetection(info, first, stop, workers or default_workers(), hide, thumbnails)
     chunks.start()
     try:
         while chunks.running():
@@ -206,10 +208,10 @@ class _ChunkedDetection:
     AGREE_FRAMES = 5
     AGREE_DISTANCE = 0.1  # mean landmark distance, in body scales, for "the same person"
 
-    def __init__(self, info, first, stop, workers, hide=None):
+    def __init__(self, info, first, stop, workers, hide=None, thumbnails=None):
         self.info, self.first, self.stop_frame = info, first, stop
         total = stop - first
-        self.hide = hide
+        self.hide, self.thumbnails = hide, thumbnails
         self.appearance = np.zeros((total, track.APPEARANCE_SIZE), np.float32)
         self.time_ms = np.full(total, np.nan)
         self.keypoints = np.zeros((total, NUM_LANDMARKS, 3), np.float32)
@@ -222,7 +224,7 @@ class _ChunkedDetection:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._detect_from, args=(k, a, b), name=f"detect-{k}", daemon=True)
-                         for k, (a, b) in enumerate(_chunks(first, stop, info.fps, workers))]
+                         for k, (a, b) in enumerate(_chunks(first, stop, workers))]
 
     def start(self):
         for thread in self._threads:
@@ -258,6 +260,8 @@ class _ChunkedDetection:
                     if self._stop.is_set():
                         return
                     row = frame_number - self.first
+                    if self.thumbnails is not None:
+                        self.thumbnails.offer(frame_number, frame)
                     landmarks = detector(hidden(frame, None if self.hide is None else self.hide[row]))
                     colours = track.appearance(frame, landmarks[0]) if landmarks is not None else 0.0
                     with self._lock:
@@ -278,12 +282,14 @@ class _ChunkedDetection:
             self._stop.set()
 
 
-def _detect_unknown_length(info, first, job, stage) -> Detections:
+def _detect_unknown_length(info, first, job, stage, thumbnails=None) -> Detections:
     frames, keypoints, world, found, colours, times = [], [], [], [], [], {}
     empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
     with PoseDetector() as detector:
         for frame_number, frame in prefetched(video.iter_frames(info.path, first, None, on_time=times.__setitem__)):
             job.check()
+            if thumbnails is not None:
+                thumbnails.offer(frame_number, frame)
             landmarks = detector(frame)
             frames.append(frame_number)
             found.append(landmarks is not None)

@@ -139,16 +139,18 @@ def _padded(detections, total):
                                found=pad(detections.found), appearance=pad(detections.appearance))
 
 
-def detect_people(video_path, start=None, end=None, job: JobContext | None = None, everyone=False, max_gap=None):
+def detect_people(video_path, start=None, end=None, job: JobContext | None = None, everyone=False, max_gap=None,
+                  thumbnails=None):
     """Decode + detect + identify: ``(info, detections of the first pass, persons main first)``.
 
     With ``everyone``, further passes paint out the people found so far (``detect.hidden``) and
-    find the next one, until a pass finds nobody new or MAX_PEOPLE passes ran."""
+    find the next one, until a pass finds nobody new or MAX_PEOPLE passes ran. ``thumbnails``
+    (``camera_motion.Thumbnails``) collects frames from the first pass."""
     job = job or JobContext()
     info = video.probe(video_path)
     first, stop = video.frame_range(info, start, end)
     started = time.perf_counter()
-    passes = [detect.detect_video(info, first, stop, job=job)]
+    passes = [detect.detect_video(info, first, stop, job=job, thumbnails=thumbnails)]
     total = passes[0].num_frames
     while everyone and len(passes) < MAX_PEOPLE:
         extra = detect.detect_video(info, first, first + total, job=job, hide=_hide_boxes(passes, total),
@@ -210,33 +212,6 @@ def _chosen_people(people, person, fps):
     return [reported[person]]
 
 
-class _Background:
-    """``function(*args)`` run in a thread; ``get()`` waits for its value (or raises its error)."""
-
-    def __init__(self, function, *args):
-        self._value = self._error = None
-        self._done = threading.Event()
-
-        def run():
-            try:
-                self._value = function(*args)
-            except BaseException as exc:  # noqa: BLE001 - raised to the caller in get()
-                self._error = exc
-            self._done.set()
-
-        threading.Thread(target=run, name=function.__name__, daemon=True).start()
-
-    def ready(self):
-        """The value if it is already there, else None."""
-        return self.get() if self._done.is_set() else None
-
-    def get(self):
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 class _HandDetection:
     """Hand landmarks of each chosen person, detected in a thread while the bodies are solved
     (they need only the pose)."""
@@ -281,7 +256,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     _check_choice("foot_lock", foot_lock, FOOT_LOCK_MODES)
     person = parse_person(person)
     out = check_output(out, (video_path, body_model, checkpoint), overwrite)
-    width = video.probe(video_path).width  # an unreadable video fails before anything is loaded
+    probed = video.probe(video_path)  # an unreadable video or a bad range fails before anything is loaded
+    first, stop = video.frame_range(probed, start, end)
+    width = probed.width
     if height is not None and not (math.isfinite(height) and MIN_HEIGHT_M <= height <= MAX_HEIGHT_M):
         raise BackendError("bad_request", f"a performer {height} m tall is implausible "
                            f"(expected {MIN_HEIGHT_M}..{MAX_HEIGHT_M} m)",
@@ -297,8 +274,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     preload = _ModelPreload(model_cache or ModelCache(), device, body_model, checkpoint)
     try:
         with job.stopped_by(lambda: preload.failed):
+            thumbnails = camera_motion.Thumbnails(first, None if stop is None else stop - first)
             info, detections, people = detect_people(video_path, start, end, job, everyone=person != "main",
-                                                     max_gap=max_gap)
+                                                     max_gap=max_gap, thumbnails=thumbnails)
     except Cancelled:
         if preload.failed:
             preload.get()  # raises the model-loading error that stopped detection
@@ -310,9 +288,10 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         if swapped.any():
             log.info("left/right labels swapped back on %d of %d frames", int(swapped.any(1).sum()), len(swapped))
     decoded = detections.frame_index if detections.source_frame is None else detections.source_frame
-    # whether the camera moves is measured (a second decoding pass) while the bodies are solved on
-    # the other core; with a moving camera the solver's camera-frame motion is kept
-    motion = _Background(camera_motion.measure, video_path, decoded, chosen[0].keypoints)
+    # a moving camera keeps the solver's camera-frame motion (from frames detection kept: no second decoding)
+    motion = camera_motion.measure(thumbnails, dict(zip(decoded.tolist(), chosen[0].keypoints)))
+    if motion.moving:
+        log.warning("%s: no floor, the result stays in the camera frame", motion.describe())
     hand_detection = _HandDetection(info, decoded, chosen, job) if hands else None
     models = preload.get()
     from backend import solver
@@ -327,12 +306,8 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         solution = solver.solve_sequence(
             keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, models=models, job=job,
             world_landmarks=someone.world[rows], height=height if number == 0 else None,
-            find_floor=motion.ready() is None or not motion.get().moving, foot_lock=foot_lock)
-        if motion.get().moving:
-            if number == 0:
-                log.warning("%s: no floor, the result stays in the camera frame", motion.get().describe())
-            solution.update(solution.get("camera_frame") or {}, cam_to_world=None)
-        note = f"{motion.get().describe()}: no floor, the motion is in the camera frame" if motion.get().moving \
+            find_floor=not motion.moving, foot_lock=foot_lock)
+        note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
             else solution["world_note"]
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),

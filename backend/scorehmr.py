@@ -46,6 +46,8 @@ class ScoreHMRConfig:
     step: int = 25                # DDIM stride; paper: 2. Stride 25 matched stride 10 on training clips
                                   # at 2.2x the speed (bench/tune_guidance.py); 50 lost accuracy
     iterations: int = 5           # K; paper: 10, with early stop
+    ground_iterations: int = 5    # K of the second pass, standing on the floor (solver.ground), which
+                                  # starts from the solved motion
     guidance_scale: float = 10.0  # s (chosen on training clips: bench/tune_guidance.py)
     early_stop: float = 1e-3      # stop a window when L falls by less than this fraction
     use_condition: bool = True    # conditional epsilon (observation) vs the unconditional prior

@@ -175,8 +175,6 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models 
     out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
     to_numpy = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy()  # noqa: E731
     if find_floor and temporal:
-        # the camera-frame motion too: a caller still measuring whether the camera moves uses it if so
-        out["camera_frame"] = {"poses": to_numpy(x), "trans": trans.cpu().numpy()}
         x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, job)
     out.update(poses=to_numpy(x), trans=trans.cpu().numpy())
     return out
@@ -195,6 +193,8 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     log.info("floor: camera %.2f m above it, pitch %.1f deg, roll %.1f deg (%d of %d planted points on it)",
              floor.height, *world.camera_tilt(world.cam_to_world(floor))[:2], floor.inliers, floor.planted)
     obs = dataclasses.replace(state.obs, floor=world.floor_tensor(floor, trans))
+    engine = ScoreHMR(engine.diffusion, engine.body, dataclasses.replace(engine.config,
+                                                                         iterations=engine.config.ground_iterations))
     refined = engine.refine_sequence(x, trans, state.betas[None], obs, fps=fps, job=job or JobContext())
     before, after = (_reprojection_px(engine.body, *motion, state) for motion in ((x, trans), refined))
     if after > MAX_GROUNDED_REPROJECTION * before:

@@ -160,12 +160,18 @@ def main():
     parser.add_argument("--height", choices=("estimated", "true"), default="estimated",
                         help="true: the solver is told the body's true height (a user's --height)")
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="ScoreHMRConfig settings other than the defaults (e.g. ground_iterations=2)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "world.json"))
     args = parser.parse_args()
     torch.set_num_threads(SOLVER_CPU_THREADS)
     trained = load_prior(default_checkpoint_path())
     body = BodyModel.load()
-    engine = ScoreHMR(trained.diffusion, body, ScoreHMRConfig())
+    config = ScoreHMRConfig()
+    for item in args.set:
+        name, value = item.split("=", 1)
+        config = dataclasses.replace(config, **{name: type(getattr(config, name))(value)})
+    engine = ScoreHMR(trained.diffusion, body, config)
     cases = render_cases(args.renders, body) if args.renders else \
         synthetic_cases(trained, body, NoiseModel.load(), args.clips, args.seeds, args.fps)
     rows = {}
@@ -181,7 +187,7 @@ def main():
     summary = summarise(list(rows.values()))
     report = {"source": args.renders or f"synthetic {args.clips} clips", "seeds": None if args.renders else args.seeds,
               "height": args.height,
-              "settings": dict(vars(ScoreHMRConfig())), "summary": summary, "cases": rows}
+              "settings": dict(vars(config)), "summary": summary, "cases": rows}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(report, fh, indent=2)

@@ -167,7 +167,7 @@ def test_tracking_splits_at_a_jump_and_bridges_a_short_loss(excerpt_people):
 def test_parallel_detection_matches_one_sequential_pass(monkeypatch):
     info = video.probe(EXCERPT)
     sequential = detect.detect_video(info, 0, 130, workers=1)
-    monkeypatch.setattr(detect, "MIN_CHUNK_SECONDS", 1.0)  # 4 chunks of ~32 frames, each starting afresh
+    monkeypatch.setattr(detect, "MIN_CHUNK_FRAMES", 30)  # 4 chunks of ~32 frames, each starting afresh
     chunked = detect.detect_video(info, 0, 130, workers=4)
     assert np.array_equal(chunked.found, sequential.found)
     both = chunked.found
