@@ -2,6 +2,7 @@
 on the floor does to the motion (DESIGN §7), against the camera-frame baseline.
 
     .venv/bin/python bench/world.py [--clips heldout|train] [--seeds 0 1 2 3] [--renders DIR] [--height true]
+                                    [--checkpoint CKPT]
 
 Synthetic mode (default): each held-out clip is filmed by one static camera per seed, 0.5-2.5 m
 above the floor, looking at the clip, turned by up to 6 deg about its view axis, through the
@@ -162,10 +163,11 @@ def main():
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="ScoreHMRConfig settings other than the defaults (e.g. ground_iterations=2)")
+    parser.add_argument("--checkpoint", default=default_checkpoint_path(), help="prior checkpoint (default: the shipped one)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "world.json"))
     args = parser.parse_args()
     torch.set_num_threads(SOLVER_CPU_THREADS)
-    trained = load_prior(default_checkpoint_path())
+    trained = load_prior(args.checkpoint)
     body = BodyModel.load()
     config = ScoreHMRConfig()
     for item in args.set:
@@ -186,7 +188,7 @@ def main():
               f"(truth {r['world']['true_foot_motion']:.1f})"), flush=True)
     summary = summarise(list(rows.values()))
     report = {"source": args.renders or f"synthetic {args.clips} clips", "seeds": None if args.renders else args.seeds,
-              "height": args.height,
+              "height": args.height, "checkpoint": args.checkpoint,
               "settings": dict(vars(config)), "summary": summary, "cases": rows}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
