@@ -10,6 +10,7 @@ import torch
 from smplcore.skeleton import NUM_LANDMARKS
 
 CONDITION_DIM = NUM_LANDMARKS * 3 + 3
+WORLD_FEATURES = NUM_LANDMARKS * 3 + 1   # world_features: MediaPipe's 3D landmarks and a flag
 VISIBLE = 0.3      # landmarks below this confidence do not shape the box and are zeroed
 MIN_VISIBLE = 6    # visible landmarks a frame needs to count as showing the person
 
@@ -49,3 +50,12 @@ def make_condition(kp: torch.Tensor, focal, principal) -> torch.Tensor:
     xy = (kp[..., :2] - centre[:, None]) / size[:, None, None] * visible[..., None]
     where = torch.cat([(centre - principal) / focal[:, None], (size / focal)[:, None]], dim=1)
     return torch.cat([xy.reshape(n, -1), kp[..., 2].clamp(0, 1), where], dim=1)
+
+
+def world_features(world: torch.Tensor) -> torch.Tensor:
+    """(N, 33, 3) MediaPipe world landmarks (metres, hip-centred, in the axes of a camera looking
+    at the hips; all zero on frames without them) -> (N, 100): the landmarks and a flag for the
+    frames that have them. The initial estimator's second input: a 3D pose from a detector that
+    saw far more people than our training data, which it turns into the body model's rotations."""
+    present = (world.abs().sum((1, 2)) > 0).to(world.dtype)[:, None]
+    return torch.cat([world.reshape(world.shape[0], -1) * present, present], 1)

@@ -14,6 +14,7 @@ from .geometry import rot6d_to_matrix
 @dataclass
 class InitConfig:
     cond_dim: int = 102
+    world_dim: int = 0      # condition.WORLD_FEATURES when MediaPipe's world landmarks are an input
     hidden: int = 1024
     layers: int = 3
     num_betas: int = 10
@@ -23,7 +24,7 @@ class InitEstimator(nn.Module):
     def __init__(self, config: InitConfig | None = None):
         super().__init__()
         self.config = config = config or InitConfig()
-        layers, d = [], config.cond_dim
+        layers, d = [], config.cond_dim + config.world_dim
         for _ in range(config.layers):
             layers += [nn.Linear(d, config.hidden), nn.LayerNorm(config.hidden), nn.GELU()]
             d = config.hidden
@@ -35,13 +36,17 @@ class InitEstimator(nn.Module):
             self.pose_head.weight.mul_(0.01)
             self.pose_head.bias.copy_(torch.tensor([1.0, 0, 0, 1.0, 0, 0]).repeat(24))
 
-    def forward(self, c):
+    def forward(self, c, w=None):
+        """c (N, cond_dim) the 2D condition; w (N, world_dim) ``condition.world_features``, or
+        None (no world landmarks: the estimator that takes them sees its "absent" input)."""
+        if self.config.world_dim:
+            c = torch.cat([c, w if w is not None else c.new_zeros(c.shape[0], self.config.world_dim)], 1)
         h = self.trunk(c)
         return self.pose_head(h), self.betas_head(h)
 
-    def estimate(self, c, body, keypoints, focal, principal):
+    def estimate(self, c, body, keypoints, focal, principal, w=None):
         """rotmats (N,24,3,3), betas (N,10), trans (N,3) for observations c / keypoints."""
-        x, betas = self(c)
+        x, betas = self(c, w)
         rotmats = rot6d_to_matrix(x.reshape(-1, 24, 6))
         rest = body.rest_joints(betas)
         points = body.landmarks(rotmats, betas, rest_joints=rest)

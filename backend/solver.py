@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .camera import project, solve_translation
-from .condition import make_condition, observed
+from .condition import make_condition, observed, world_features
 from .device import cpu_threads
 from .errors import BackendError
 from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
@@ -54,13 +54,15 @@ def _bridge(x, seen):
     return torch.where(seen[:, None], x, filled)
 
 
-def initial_estimate(init, body, kp, focal, principal, chunk=2048):
-    """Per-frame x (N,144) 6D, betas (N,10) and the condition c (N,102)."""
+def initial_estimate(init, body, kp, focal, principal, world=None, chunk=2048):
+    """Per-frame x (N,144) 6D, betas (N,10) and the condition c (N,102); ``world`` (N, 33, 3)
+    MediaPipe's world landmarks, for an estimator that takes them, or None."""
     xs, bs = [], []
     c = make_condition(kp, focal, principal)
+    w = None if world is None else world_features(torch.as_tensor(np.asarray(world), dtype=kp.dtype, device=kp.device))
     with torch.no_grad():
         for s in range(0, kp.shape[0], chunk):
-            x, b = init(c[s:s + chunk])
+            x, b = init(c[s:s + chunk], None if w is None else w[s:s + chunk])
             xs.append(x)
             bs.append(b)
     return torch.cat(xs), torch.cat(bs), c
@@ -94,7 +96,7 @@ def initial_state(trained, shipped, body, kp, focal, principal, world=None, conf
     if not seen.any():
         raise BackendError("no_person", "no frame has enough visible body landmarks to solve",
                            "the whole body should be visible in at least part of the video")
-    x, betas_per_frame, cond = initial_estimate(trained.init, shipped, kp, focal, principal)
+    x, betas_per_frame, cond = initial_estimate(trained.init, shipped, kp, focal, principal, world)
     # one body shape per track: the confidence-weighted mean over observed frames
     w = kp[..., 2].mean(1) * seen
     betas = transfer_betas(shipped, (betas_per_frame * w[:, None]).sum(0) / w.sum(), body)

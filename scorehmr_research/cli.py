@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renders", default=None, help="folder of rendered training views (data/renders/train) mixed into the batches")
     p.add_argument("--render-fraction", type=float, default=0.25, help="share of each batch from --renders")
     p.add_argument("--init-from", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--init-world", action="store_true",
+                   help="the initial estimator also takes MediaPipe's world landmarks as input")
+    p.add_argument("--init-only", action="store_true",
+                   help="train only the initial estimator; the prior stays as --init-from has it")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.set_defaults(func=_train_prior)
 

@@ -50,8 +50,10 @@ def mirror(rotmats: torch.Tensor) -> torch.Tensor:
 
 class SyntheticObservations:
     def __init__(self, bank: MotionBank, body, noise_model=None, generator=None,
-                 limit_pose_fraction=0.1, recombine_prob=0.3, mirror_prob=0.5):
-        self.bank, self.body, self.noise = bank, body, noise_model
+                 limit_pose_fraction=0.1, recombine_prob=0.3, mirror_prob=0.5, world_noise=None):
+        """``world_noise`` (world_noise.WorldNoise): batches also carry MediaPipe-like world
+        landmarks (``world``)."""
+        self.bank, self.body, self.noise, self.world_noise = bank, body, noise_model, world_noise
         self.g = generator or torch.Generator().manual_seed(0)
         self.limit_pose_fraction = limit_pose_fraction
         self.recombine_prob = recombine_prob
@@ -118,7 +120,10 @@ class SyntheticObservations:
             obs = torch.cat([kp, torch.ones_like(kp[..., :1])], -1)
         inside = (obs[..., 0] >= 0) & (obs[..., 0] < size[:, None, 0]) & (obs[..., 1] >= 0) & (obs[..., 1] < size[:, None, 1])
         obs[..., 2] = torch.where(inside, obs[..., 2], torch.zeros_like(obs[..., 2]))
-        return {
+        extra = {}
+        if self.world_noise is not None:
+            extra["world"] = self.world_noise.apply(lm3d, obs, focal, principal, generator=self.g, temporal=False)
+        return extra | {
             "x0": matrix_to_rot6d(rot_cam).reshape(n, -1), "c": make_condition(obs, focal, principal),
             "rotmats": rot_cam, "betas": betas, "trans": trans, "keypoints": obs, "clean_keypoints": kp,
             "focal": focal, "principal": principal, "image_size": size,

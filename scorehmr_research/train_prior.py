@@ -13,7 +13,8 @@ import torch
 
 from backend.diffusion import EMA, PoseDiffusion
 from backend.geometry import matrix_to_axis_angle, rot6d_to_matrix
-from backend.init_estimator import InitEstimator
+from backend.condition import WORLD_FEATURES, world_features
+from backend.init_estimator import InitConfig, InitEstimator
 
 from .smplify import fit_pose_gmm, save_pose_gmm
 from .synthetic import MotionBank, SyntheticObservations, mirror
@@ -27,8 +28,11 @@ def compact(state_dict):
     return {k: v.half() if v.is_floating_point() and k != "alphas_cumprod" else v for k, v in state_dict.items()}
 
 
+WORLD_DROPOUT = 0.25  # share of training frames whose world landmarks are hidden (an input without them)
+
+
 def init_loss(init_model, body, batch):
-    x, betas = init_model(batch["c"])
+    x, betas = init_model(batch["c"], batch.get("w"))
     rot = rot6d_to_matrix(x.reshape(-1, 24, 6))
     rest = body.rest_joints(batch["betas"])
     _, j_pred = body.forward_kinematics(rot, rest)
@@ -38,12 +42,30 @@ def init_loss(init_model, body, batch):
             + 0.01 * torch.mean((betas - batch["betas"]) ** 2))
 
 
+def widened(weights, config, init):
+    """An initial estimator's ``weights`` (made with ``config``, without the world-landmark input)
+    for ``init``, which takes it: the first layer's new input columns start at zero, so training
+    starts from the old estimator's exact outputs."""
+    if {**config, "world_dim": init.config.world_dim} != init.checkpoint()["config"]:
+        raise SystemExit(f"the initial estimator of --init-from ({config}) differs by more than its world input")
+    out = {}
+    for name, target in init.state_dict().items():
+        w = weights[name]
+        if w.shape != target.shape:   # the first layer: (hidden, cond_dim) -> (hidden, cond_dim + world_dim)
+            w = torch.cat([w, w.new_zeros(w.shape[0], target.shape[1] - w.shape[1])], 1)
+        out[name] = w
+    return out
+
+
 def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu", resume=False,
           exclude=(), amass_z_up=False, noise_model=None, log_every=200, save_every=2000, progress=True,
-          renders=None, render_fraction=0.25, init_from=None):
+          renders=None, render_fraction=0.25, init_from=None, init_world=False, init_only=False):
     """``renders``: a folder of rendered training views mixed into every batch (a
     ``render_fraction`` of it); ``init_from``: start from that checkpoint's (EMA) weights
-    instead of random ones, a fresh optimiser (fine-tuning)."""
+    instead of random ones, a fresh optimiser (fine-tuning). ``init_world``: the initial
+    estimator also takes MediaPipe's world landmarks (synthetic ones from the world noise model,
+    the real ones of the renders); ``init_only``: only the initial estimator is trained, the
+    prior kept as ``init_from`` has it."""
     from backend.body_model import BodyModel
 
     from .observation_noise import NoiseModel
@@ -59,7 +81,12 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     body = BodyModel.load(device="cpu")
     noise = NoiseModel.load(noise_model)
     gen = torch.Generator().manual_seed(seed)
-    synth = SyntheticObservations(bank, body, noise, generator=gen)
+    world_noise = None
+    if init_world:
+        from .world_noise import WorldNoise
+
+        world_noise = WorldNoise.load()
+    synth = SyntheticObservations(bank, body, noise, generator=gen, world_noise=world_noise)
     log.info("training on %d clips, %d frames", len(clips), len(bank))
     rendered = None
     if renders:
@@ -73,7 +100,10 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                  len(rendered.clips), 100 * render_fraction)
     n_rendered = round(render_fraction * batch_size) if rendered is not None else 0
 
-    prior, init = PoseDiffusion().to(device), InitEstimator().to(device)
+    if init_only and not init_from:
+        raise SystemExit("--init-only trains the initial estimator beside a prior: give the prior with --init-from")
+    prior = PoseDiffusion().to(device)
+    init = InitEstimator(InitConfig(world_dim=WORLD_FEATURES if init_world else 0)).to(device)
     ema_prior, ema_init = EMA(prior), EMA(init)
     opt_prior = torch.optim.Adam(prior.parameters(), lr=lr)
     opt_init = torch.optim.Adam(init.parameters(), lr=lr)
@@ -82,7 +112,11 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
     if init_from and not resume:
         start = torch.load(init_from, map_location=device, weights_only=True)
         for model, ema, key in ((prior, ema_prior, "prior"), (init, ema_init, "init")):
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start[key]["state_dict"].items()})
+            weights = {k: v.float() if v.is_floating_point() else v for k, v in start[key]["state_dict"].items()}
+            if key == "init" and start["init"]["config"] != init.checkpoint()["config"]:
+                weights = widened(weights, start["init"]["config"], init)
+                log.info("the initial estimator of %s gains the world-landmark input (its weights at zero)", init_from)
+            model.load_state_dict(weights)
             ema.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
         # how the starting weights were made, kept in every later save (the file may be replaced meanwhile)
         base = {"file": os.path.basename(init_from),
@@ -104,7 +138,7 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
                 "renders": None if rendered is None else {"folder": os.path.relpath(renders), "frames": len(rendered),
                                                           "clips": rendered.clips, "files": rendered.files,
                                                           "fraction": render_fraction},
-                "init_from": base, "history": history[-50:]}
+                "init_from": base, "init_world": init_world, "init_only": init_only, "history": history[-50:]}
         ckpt = {"prior": {**prior.checkpoint(), "state_dict": compact(ema_prior.state_dict())},
                 "init": {**init.checkpoint(), "state_dict": compact(ema_init.state_dict())},
                 "body_model": body.model_id, "meta": meta}
@@ -124,14 +158,20 @@ def train(data, out, steps=20000, batch_size=256, lr=1e-4, seed=0, device="cpu",
         batch = synth.batch(batch_size - n_rendered)
         if n_rendered:
             extra = rendered.batch(n_rendered)
-            batch = {k: torch.cat([batch[k], extra[k]]) for k in extra}
+            batch = {k: torch.cat([batch[k], extra[k]]) for k in extra if k in batch}
         batch = {k: v.to(device) for k, v in batch.items()}
-        loss_p = prior.loss(batch["x0"], batch["c"])
-        opt_prior.zero_grad()
-        loss_p.backward()
-        torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
-        opt_prior.step()
-        ema_prior.update(prior)
+        if init_world:
+            w = world_features(batch["world"])
+            w[torch.rand(len(w), generator=gen).to(device) < WORLD_DROPOUT] = 0.0
+            batch["w"] = w
+        loss_p = torch.zeros(())
+        if not init_only:
+            loss_p = prior.loss(batch["x0"], batch["c"])
+            opt_prior.zero_grad()
+            loss_p.backward()
+            torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
+            opt_prior.step()
+            ema_prior.update(prior)
 
         loss_i = init_loss(init, body_dev, batch)
         opt_init.zero_grad()
@@ -183,7 +223,8 @@ def run_command(args):
     train(args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
           device=args.device, resume=args.resume, exclude=tuple(args.exclude), amass_z_up=args.amass_z_up,
           noise_model=args.noise_model, progress=sys.stderr.isatty(), renders=args.renders,
-          render_fraction=args.render_fraction, init_from=args.init_from)
+          render_fraction=args.render_fraction, init_from=args.init_from, init_world=args.init_world,
+          init_only=args.init_only)
     return 0
 
 

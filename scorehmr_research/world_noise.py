@@ -78,14 +78,15 @@ class WorldNoise:
         with open(path or DEFAULT_PATH) as fh:
             return cls(json.load(fh))
 
-    def apply(self, landmarks, keypoints, focal, principal, generator=None):
+    def apply(self, landmarks, keypoints, focal, principal, generator=None, temporal=True):
         """Camera-frame landmarks (T, 33, 3) of a sequence and its (noisy) 2D keypoints ->
-        MediaPipe-like world landmarks (T, 33, 3), zero where the frame has no keypoints."""
+        MediaPipe-like world landmarks (T, 33, 3), zero where the frame has no keypoints.
+        ``temporal`` False: the rows are unrelated frames (a training batch), their noise independent."""
         axes = ray_rotation(keypoints, focal, principal)
         rel = hip_centred(landmarks) @ axes
         scale = torch.tensor([self.xy_scale, self.xy_scale, self.depth_factor])
         z = torch.randn(rel.shape, generator=generator)
-        for t in range(1, len(z)):   # AR(1) over frames, unit variance
+        for t in range(1, len(z) if temporal else 0):   # AR(1) over frames, unit variance
             z[t] = self.rho * z[t - 1] + (1 - self.rho ** 2) ** 0.5 * z[t]
         gain = torch.where(keypoints[..., 2:3] < LOW_VISIBILITY, self.low_gain, 1.0)
         world = rel * scale + self.offset + z * self.sigma * gain

@@ -84,3 +84,33 @@ def test_synthetic_batch_reprojects_exactly_without_noise():
     from backend.camera import project
     assert (project(lm, b["focal"], b["principal"]) - b["clean_keypoints"]).abs().max() < 1e-2
     assert torch.isfinite(b["c"]).all() and b["c"].shape == (32, 102)
+
+
+def test_an_estimator_gaining_the_world_input_starts_where_it_was_and_learns_to_read_it():
+    from backend.condition import WORLD_FEATURES, world_features
+    from backend.init_estimator import InitConfig, InitEstimator
+    from scorehmr_research.train_prior import init_loss, widened
+    from scorehmr_research.world_noise import WorldNoise
+
+    torch.manual_seed(0)
+    synth = _tiny_synth()
+    synth.world_noise = WorldNoise.load()
+    batch = synth.batch(128)
+    batch["w"] = world_features(batch["world"])
+    old = InitEstimator(InitConfig(hidden=128))
+    new = InitEstimator(InitConfig(hidden=128, world_dim=WORLD_FEATURES))
+    new.load_state_dict(widened(old.state_dict(), old.checkpoint()["config"], new))
+    with torch.no_grad():
+        assert torch.allclose(new(batch["c"], batch["w"])[0], old(batch["c"])[0])
+        assert torch.allclose(new(batch["c"])[0], old(batch["c"])[0])   # no world landmarks: the "absent" input
+    body = BodyModel.load()
+    opt = torch.optim.Adam(new.parameters(), lr=1e-3)
+    first = init_loss(new, body, batch).item()
+    for _ in range(40):
+        loss = init_loss(new, body, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert init_loss(new, body, batch).item() < 0.7 * first
+    with torch.no_grad():   # the world input now shapes the estimate
+        assert (new(batch["c"], batch["w"])[0] - new(batch["c"])[0]).abs().max() > 1e-2
