@@ -46,8 +46,9 @@ class ScoreHMRConfig:
     step: int = 25                # DDIM stride; paper: 2. Stride 25 matched stride 10 on training clips
                                   # at 2.2x the speed (bench/tune_guidance.py); 50 lost accuracy
     iterations: int = 5           # K; paper: 10, with early stop
-    ground_iterations: int = 5    # K of the second pass, standing on the floor (solver.ground), which
-                                  # starts from the solved motion
+    ground_iterations: int = 5    # K of the second pass, standing on the floor (solver.ground); 2 / 3
+                                  # would save 0.2 s on the bundled clip, but on 42 training views
+                                  # (bench/world.py --set) the world root error rose 544 -> 570 / 562 mm
     guidance_scale: float = 10.0  # s (chosen on training clips: bench/tune_guidance.py)
     early_stop: float = 1e-3      # stop a window when L falls by less than this fraction
     use_condition: bool = True    # conditional epsilon (observation) vs the unconditional prior
@@ -56,6 +57,9 @@ class ScoreHMRConfig:
                                   # 20 views, 1852 frames): 30 / 60 / 100 / 200 gave PA-MPJPE 71.4 / 70.6 /
                                   # 70.3 / 72.0 mm, accel 13.1 / 12.7 / 13.0 / 16.1 (synthetic noise chose 30);
                                   # on 33 views, 5211 frames: 30 / 60 gave 65.7 / 65.1 mm, accel 8.0 / 8.1
+                                  # re-checked with the render fine-tune (its unseen-clips split, 35 views,
+                                  # 5155 frames): 30 / 60 / 120 gave 61.2 / 60.9 / 61.5 mm, MPJPE 99.4 /
+                                  # 100.2 / 106.3, accel 8.84 / 9.03 / 9.53
     gmof_sigma: float = 0.1       # robust scale, as a fraction of the person's 2D size
     # MediaPipe world landmarks (metres, hip-centred), compared in the axes of a camera looking
     # at the hips (how a crop-based detector sees): weight and robust scale (metres). MediaPipe's
