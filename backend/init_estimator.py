@@ -1,14 +1,12 @@
 """The fast initial per-frame estimate (the role HMR 2.0 plays in the paper): an MLP from the
 normalised landmark observation to the 24 rotations (6D) and betas; the camera translation
-then follows in closed form from the 2D landmarks (``camera.solve_translation``)."""
+then follows in closed form from the 2D landmarks (``solver.initial_state``)."""
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 
-from .camera import solve_translation
 from .diffusion import POSE_DIM
-from .geometry import rot6d_to_matrix
 
 
 @dataclass
@@ -43,15 +41,6 @@ class InitEstimator(nn.Module):
             c = torch.cat([c, w if w is not None else c.new_zeros(c.shape[0], self.config.world_dim)], 1)
         h = self.trunk(c)
         return self.pose_head(h), self.betas_head(h)
-
-    def estimate(self, c, body, keypoints, focal, principal, w=None):
-        """rotmats (N,24,3,3), betas (N,10), trans (N,3) for observations c / keypoints."""
-        x, betas = self(c, w)
-        rotmats = rot6d_to_matrix(x.reshape(-1, 24, 6))
-        rest = body.rest_joints(betas)
-        points = body.landmarks(rotmats, betas, rest_joints=rest)
-        trans = solve_translation(points, keypoints, focal, principal)
-        return rotmats, betas, trans
 
     def checkpoint(self):
         return {"config": asdict(self.config), "state_dict": self.state_dict()}

@@ -59,7 +59,8 @@ def initial_estimate(init, body, kp, focal, principal, world=None, chunk=2048):
     MediaPipe's world landmarks, for an estimator that takes them, or None."""
     xs, bs = [], []
     c = make_condition(kp, focal, principal)
-    w = None if world is None else world_features(torch.as_tensor(np.asarray(world), dtype=kp.dtype, device=kp.device))
+    w = None if world is None or not init.config.world_dim else \
+        world_features(torch.as_tensor(np.asarray(world), dtype=kp.dtype, device=kp.device))
     with torch.no_grad():
         for s in range(0, kp.shape[0], chunk):
             x, b = init(c[s:s + chunk], None if w is None else w[s:s + chunk])

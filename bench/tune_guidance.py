@@ -113,7 +113,7 @@ def main():
     body, noise = BodyModel.load(), NoiseModel.load()
     world_noise = WorldNoise.load() if os.path.isfile(WORLD_NOISE_PATH) else None
     fields = [g.split("=")[0] for g in args.grid]
-    values = [[_parse(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")] for f, g in zip(fields, args.grid)]
+    values = [[parse_setting(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")] for f, g in zip(fields, args.grid)]
     rows = []
     base, _, _ = run_methods(clips, trained, body, noise, ScoreHMRConfig(), ["init"], seeds=args.seeds, log=None,
                              world_noise=world_noise)
@@ -139,7 +139,7 @@ def tune_on_renders(args, trained, folders):
         sys.exit(f"no rendered views in {folders}")
     body = BodyModel.load()
     fields = [g.split("=")[0] for g in args.grid]
-    values = [[_parse(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")]
+    values = [[parse_setting(getattr(ScoreHMRConfig(), f), v) for v in g.split("=")[1].split(",")]
               for f, g in zip(fields, args.grid)]
     base, frames = run_renders(views, trained, body, replace(ScoreHMRConfig(), iterations=0))
     print(f"{len(views)} views, {frames} frames; init: {base}", flush=True)
@@ -156,7 +156,8 @@ def tune_on_renders(args, trained, folders):
                    "init": base, "rows": rows}, fh, indent=2)
 
 
-def _parse(default, text):
+def parse_setting(default, text):
+    """A ScoreHMRConfig value from the command line, typed as the field's default."""
     return text.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(text)
 
 

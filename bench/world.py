@@ -39,6 +39,7 @@ from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
 from backend.sides import consistent_sides
 from backend.solver import camera_tensors, ground, initial_state
+from bench.tune_guidance import parse_setting
 from scorehmr_research import metrics
 from scorehmr_research.observation_noise import NoiseModel
 from scorehmr_research.synthetic import observe_sequence
@@ -172,7 +173,7 @@ def main():
     config = ScoreHMRConfig()
     for item in args.set:
         name, value = item.split("=", 1)
-        config = dataclasses.replace(config, **{name: type(getattr(config, name))(value)})
+        config = dataclasses.replace(config, **{name: parse_setting(getattr(config, name), value)})
     engine = ScoreHMR(trained.diffusion, body, config)
     cases = render_cases(args.renders, body) if args.renders else \
         synthetic_cases(trained, body, NoiseModel.load(), args.clips, args.seeds, args.fps)
