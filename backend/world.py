@@ -57,8 +57,9 @@ STANDING_SHARE = 0.5       # the person is upright (spine within MAX_TILT_FROM_B
 # (FLOOR_SHARE), refitted alone with the same pull toward the body's up, must lie within this of the
 # common plane. Training renders, first solves: the climb floors 8-13 deg off had such a level 5.3-7.5
 # deg from it (5 of 8 views), the climb floors within 5 deg of the truth 4.3 deg at most; the check
-# refused 3 floors 9-13 deg off and no other (5 floors 7-10 deg off and no other with the previous
-# checkpoint's solves). Single-level floors (walks) are unaffected
+# refused 3 shipped floors 8.5-13 deg off and no other (5 floors 7-10 deg off and no other with the
+# previous checkpoint's solves). Single-level floors (walks) are unaffected. Where a level's feet lie
+# along a line, the pull decides its tilt: a body leaning differently there reads as a disagreement
 MAX_LEVEL_DISAGREEMENT = 5.0   # deg
 PILE_DISTANCE = 0.02       # m: heights this close pile up on one level when scoring a normal
 LEVEL_SHARE = 0.1          # a level (floor, stair) holds at least this share of the planted points
