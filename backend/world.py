@@ -160,16 +160,16 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
     # candidate normals: the body's up, and normals of planes through three planted points that
     # the spine is close to on enough frames (the person is upright on the floor part of the time)
-    normals = [up0]
-    for _ in range(iterations):
-        a, b, c = points[rng.choice(len(points), 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-6:
-            continue
-        normal = normal / norm * np.sign(np.median(spine @ normal))
-        if np.mean(spine @ normal > cos_max) >= UPRIGHT_SHARE:
-            normals.append(normal)
+    # (the draws one by one, the same stream as ever; the rest for all of them at once)
+    a, b, c = points[np.stack([rng.choice(len(points), 3, replace=False) for _ in range(iterations)])].transpose(1, 0, 2)
+    normal = np.cross(b - a, c - a)
+    norm = np.linalg.norm(normal, axis=1)
+    normal = normal[norm >= 1e-6] / norm[norm >= 1e-6, None]
+    along = spine @ normal.T                                                # (T, candidates)
+    sign = np.sign(np.median(along, axis=0))                                # each normal pointing up
+    normal, along = normal * sign[:, None], along * sign
+    upright = np.mean(along > cos_max, axis=0) >= UPRIGHT_SHARE
+    normals = [up0, *normal[upright]]
     # a normal scores how tightly the planted points pile up on a few heights along it (the floor,
     # a stair, a box top); then levels are the piles that hold a good share of the points
     best = max(normals, key=lambda n: _pile_up(points @ n))
