@@ -140,14 +140,15 @@ def _padded(detections, total):
 
 
 def detect_people(video_path, start=None, end=None, job: JobContext | None = None, everyone=False, max_gap=None,
-                  thumbnails=None):
+                  thumbnails=None, info: video.VideoInfo | None = None):
     """Decode + detect + identify: ``(info, detections of the first pass, persons main first)``.
 
     With ``everyone``, further passes paint out the people found so far (``detect.hidden``) and
     find the next one, until a pass finds nobody new or MAX_PEOPLE passes ran. ``thumbnails``
-    (``camera_motion.Thumbnails``) collects frames from the first pass."""
+    (``camera_motion.Thumbnails``) collects frames from the first pass; ``info``: the video's
+    ``video.probe``, when the caller has it already."""
     job = job or JobContext()
-    info = video.probe(video_path)
+    info = info or video.probe(video_path)
     first, stop = video.frame_range(info, start, end)
     started = time.perf_counter()
     passes = [detect.detect_video(info, first, stop, job=job, thumbnails=thumbnails)]
@@ -276,7 +277,7 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
         with job.stopped_by(lambda: preload.failed):
             thumbnails = camera_motion.Thumbnails(first, None if stop is None else stop - first)
             info, detections, people = detect_people(video_path, start, end, job, everyone=person != "main",
-                                                     max_gap=max_gap, thumbnails=thumbnails)
+                                                     max_gap=max_gap, thumbnails=thumbnails, info=probed)
     except Cancelled:
         if preload.failed:
             preload.get()  # raises the model-loading error that stopped detection
