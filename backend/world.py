@@ -319,17 +319,6 @@ def floor_of_motion(body, x, trans, betas, fps, valid=None) -> Floor:
     return estimate_floor(joints, soles, left, fps, None if valid is None else np.asarray(valid, bool))
 
 
-def refit_floor(body, x, trans, betas, fps, floor: Floor, valid=None) -> Floor:
-    """The floor fitted again to a motion grounded on ``floor``: standing on it, the feet slide
-    less, so more of them count as planted and the plane is fitted to more, steadier points
-    (training renders, 12 views with a floor: gravity error 5.2 -> 4.8 deg on average, walkers
-    4.1 -> 3.1). ``floor`` stays when the grounded motion has no floor of its own to trust."""
-    try:
-        return floor_of_motion(body, x, trans, betas, fps, valid)
-    except FloorError:
-        return floor
-
-
 def floor_tensor(floor: Floor, like):
     """(4,) up and camera height, as ``Observation.floor`` wants it."""
     import torch
