@@ -62,6 +62,9 @@ def main():
     bpy.ops.scorehmr.detect_bone_map()
     if bpy.ops.scorehmr.bake_to_armature() != {"FINISHED"}:
         sys.exit("bake failed")
+    # the imported body keys its own visibility (hidden where the person was not seen): its keys
+    # would show it again over the character
+    source_mesh.animation_data_clear()
     for obj in (source, source_mesh):
         obj.hide_render = True
 
