@@ -305,17 +305,18 @@ class GuidanceLosses:
         return feet @ self.obs.floor[:3] + self.obs.floor[3] - self.sole
 
     @torch.no_grad()
-    def update_contacts(self, x, trans):
+    def update_contacts(self, x, trans, floor_feet=True):
         """Planted feet: slow (< 0.6 m/s) and within 4 cm of the lower foot's same point (ankle
-        vs ankle, ball vs ball) along the body's average up direction, per view, re-judged every
-        iteration. With a floor, judged once on the incoming motion, in the world: within 4 cm
-        of the floor and slow, or the lower foot within FLOATING_FOOT (foot_lock auto), or within
-        8 cm (always); none with foot_lock never; the user's per-frame override wins."""
+        vs ankle, ball vs ball) along the body's average up direction, per view. With a floor,
+        judged in the world: within 4 cm of the floor and slow, or the lower foot within
+        FLOATING_FOOT (foot_lock auto), or within 8 cm (always); none with foot_lock never; the
+        user's per-frame override wins. The feet held still (``contact``) are re-judged every
+        call; the feet pulled onto the floor (``planted``) only with ``floor_feet``."""
         rot = self.pose(x)
         _, joints = self.body.forward_kinematics(rot, self.rest)
         joints = (joints + trans[:, None]).reshape(self.groups, -1, 24, 3)
         if self.obs.floor is not None:
-            self._update_floor_contacts(joints)
+            self._update_floor_contacts(joints, floor_feet)
             return
         up = torch.nn.functional.normalize((joints[:, :, 12] - joints[:, :, 0]).mean(1), dim=-1)  # (V, 3)
         feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3): ankles, balls
@@ -327,7 +328,7 @@ class GuidanceLosses:
         contact = (speed < 0.6) & low
         self.contact = (contact[:, 1:] & contact[:, :-1]).float()
 
-    def _update_floor_contacts(self, joints):
+    def _update_floor_contacts(self, joints, floor_feet):
         feet = joints[:, :, list(FEET)]                                       # (V, T, 4, 3)
         above = self.above_floor(feet)
         speed = torch.zeros_like(above)
@@ -347,7 +348,8 @@ class GuidanceLosses:
         if override is not None:
             override = override.reshape(self.groups, -1, 1)
             contact = torch.where(override > 0, lower_foot, contact & (override == 0))
-        self.planted = contact.reshape(-1, len(FEET)).to(joints.dtype)
+        if floor_feet or self.planted is None:
+            self.planted = contact.reshape(-1, len(FEET)).to(joints.dtype)
         self.contact = (contact[:, 1:] & contact[:, :-1]).to(joints.dtype)
 
     @torch.no_grad()
@@ -422,17 +424,19 @@ class ScoreHMR:
         if obs.floor is not None and temporal:
             # on a floor the incoming motion's planted feet hold its height from the start (a
             # plain 2D fit first would let the weakly seen depth, and with it the height, jump).
-            # They are judged once, here: re-judged every iteration, a foot that the diffusion
-            # lifted a few cm let go of the floor and nothing pulled it back (Refine on the walk
-            # of tests/test_world_refine.py: the lower sole 1.9-4.9 cm above the floor on average
-            # over five checkpoints, 0.4-0.9 cm judged once)
+            # The feet pulled onto the floor are judged once, here: re-judged every iteration, a
+            # foot that the diffusion lifted a few cm let go of the floor and nothing pulled it
+            # back (Refine on the walk of tests/test_world_refine.py, five checkpoints: the lower
+            # sole 1.9-4.9 cm above the floor on average, 0.5-1.5 cm judged once). The feet held
+            # still are re-judged on the new poses: held as first judged, a foot the new poses
+            # slide drags the root (root steps up to 22 cm in one frame, 10-14 cm re-judged)
             losses.update_contacts(x, trans)
             floor_terms = losses.translation_terms(x)
         trans = self._solve_translation(x, trans0, betas, obs, groups, fixed_idx, temporal, **floor_terms)
         for _ in range(cfg.iterations):
             job.check()
-            if cfg.foot_contact and obs.floor is None and temporal:
-                losses.update_contacts(x, trans)
+            if (cfg.foot_contact or obs.floor is not None) and temporal:
+                losses.update_contacts(x, trans, floor_feet=False)
             losses.update_world_alignment(x)
             # 1. DDIM inversion 0 -> tau with the unguided epsilon
             for t_from, t_to in zip(levels[:-1], levels[1:]):
