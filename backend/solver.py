@@ -17,7 +17,7 @@ from .camera import project, solve_translation
 from .condition import make_condition, observed, world_features
 from .device import cpu_threads
 from .errors import BackendError
-from .geometry import axis_angle_to_rot6d, matrix_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
+from .geometry import axis_angle_to_rot6d, rot6d_to_axis_angle, rot6d_to_matrix
 from . import world
 from .job import JobContext
 from .models import Models, load_models
@@ -224,6 +224,14 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""
 
 
+def at_scale_of(x, reference):
+    """6D rotations ``x`` (N, 144) with each column rescaled to the length of ``reference``'s
+    same column (the rotations ``x`` stands for are unchanged)."""
+    n = x.shape[0]
+    unit = torch.nn.functional.normalize(x.reshape(n, 24, 3, 2), dim=2)
+    return (unit * reference.reshape(n, 24, 3, 2).norm(dim=2, keepdim=True)).reshape(n, -1)
+
+
 @torch.no_grad()
 def _reprojection_px(body, x, trans, state):
     """Confidence-weighted mean distance (px) of the body's landmarks to the detections."""
@@ -252,15 +260,23 @@ def _refine_range(result, start, end, fixed, models: Models | None = None, job: 
     kp = torch.as_tensor(result.keypoints_2d[sl], dtype=torch.float32, device=dev)
     n = kp.shape[0]
     focal, principal = camera_tensors(n, result.focal_length, result.image_size, dev)
-    x = axis_angle_to_rot6d(torch.as_tensor(result.poses[sl], dtype=torch.float32, device=dev).reshape(n, 24, 3)).reshape(n, -1)
+    poses = torch.as_tensor(result.poses[sl], dtype=torch.float32, device=dev).reshape(n, 24, 3)
+    for frame, pose in fixed.items():   # the user's poses, which the refined motion passes through
+        poses[int(np.nonzero(frames[sl] == frame)[0][0])] = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)
+    # the solve refines the initial estimator's 6D, whose columns are not unit vectors (its loss
+    # reads them through rot6d_to_matrix, which normalises them; the shipped one's are about 13.5
+    # long), and the prior and every guidance weight were tuned at that scale: Refine starts at
+    # the estimator's own lengths for these frames. From unit columns the prior pulled far harder
+    # and the refined walk missed its landmarks by 25-38 px, where the solve leaves 5 px
+    estimate = initial_estimate(trained.init, body, kp, focal, principal, result.world_landmarks[sl]
+                                if result.world_landmarks is not None else None)[0]
+    x = at_scale_of(axis_angle_to_rot6d(poses).reshape(n, -1), estimate)
     trans = torch.as_tensor(result.trans[sl], dtype=torch.float32, device=dev)
     betas = torch.as_tensor(result.betas, dtype=torch.float32, device=dev)
     # the margins keep their current poses, so the refined range meets its neighbours
-    fixed_x = {i: x[i] for i in range(n) if not (rows[0] <= lo + i <= rows[-1])}
-    for frame, pose in fixed.items():
-        i = int(np.nonzero(frames[sl] == frame)[0][0])
-        fixed_x[i] = matrix_to_rot6d(rot6d_to_matrix(axis_angle_to_rot6d(
-            torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)))).reshape(-1)
+    held = set(range(n)) - set(range(rows[0] - lo, rows[-1] - lo + 1))
+    held |= {int(np.nonzero(frames[sl] == frame)[0][0]) for frame in fixed}
+    fixed_x = {i: x[i] for i in sorted(held)}
     # MediaPipe's world landmarks, where the result kept them, are evidence here as in the solve
     evidence = None if result.world_landmarks is None else world_evidence(result.world_landmarks[sl], kp)
     obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x, world=evidence)

@@ -67,7 +67,8 @@ def test_world_landmarks_pull_the_solution_toward_them(walk):
 
 
 def test_refine_uses_the_world_landmarks_the_result_kept(walk):
-    """The same evidence as above, stored in the result file: re-solving a range uses it too."""
+    """The same evidence as above (depth compressed as measured), stored in the result file:
+    re-solving a range uses it too."""
     import dataclasses
 
     from smplcore.result import MotionResult
@@ -75,13 +76,14 @@ def test_refine_uses_the_world_landmarks_the_result_kept(walk):
     body = BodyModel.load()
     n = len(walk["keypoints"])
     kp, world = arms_wrong_in_2d(walk, body)
+    world[..., 2] *= 0.7
     world = world.numpy()
     out = solver.solve_sequence(kp.numpy(), walk["image_size"], walk["focal"], 30.0, find_floor=False)
     result = MotionResult(poses=out["poses"], trans=out["trans"], betas=out["betas"], mocap_framerate=30.0,
                           frame_index=np.arange(n), valid=np.ones(n, bool), keypoints_2d=kp.numpy(),
                           focal_length=float(walk["focal"]), image_size=np.asarray(walk["image_size"], np.int64),
                           body_model=body.model_id, world_landmarks=world).validate()
-    config = ScoreHMRConfig(world=30.0, world_sigma=0.2)
+    config = ScoreHMRConfig(world=30.0, world_depth_gain=1 / 0.7)
     rows = slice(10, 29)
     truth = body.joints(walk["rotmats"][rows], walk["betas"].expand(19, -1))[:, [16, 17, 18, 19, 20, 21]]
 
@@ -90,7 +92,7 @@ def test_refine_uses_the_world_landmarks_the_result_kept(walk):
         joints = body.joints(torch.tensor(refined["poses"]), torch.tensor(out["betas"]).expand(19, -1))
         return metrics.pa_mpjpe(joints[:, [16, 17, 18, 19, 20, 21]], truth)
 
-    assert limb_error(result) < 0.8 * limb_error(dataclasses.replace(result, world_landmarks=None))
+    assert limb_error(result) < 0.8 * limb_error(dataclasses.replace(result, world_landmarks=None))   # 23.9 vs 33.5 mm
 
 
 def test_missing_detections_stay_finite_and_are_filled_smoothly(walk):
