@@ -264,10 +264,11 @@ def _refine_range(result, start, end, fixed, models: Models | None = None, job: 
     for frame, pose in fixed.items():   # the user's poses, which the refined motion passes through
         poses[int(np.nonzero(frames[sl] == frame)[0][0])] = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)
     # the solve refines the initial estimator's 6D, whose columns are not unit vectors (its loss
-    # reads them through rot6d_to_matrix, which normalises them; the shipped one's are about 13.5
-    # long), and the prior and every guidance weight were tuned at that scale: Refine starts at
-    # the estimator's own lengths for these frames. From unit columns the prior pulled far harder
-    # and the refined walk missed its landmarks by 25-38 px, where the solve leaves 5 px
+    # reads them through rot6d_to_matrix, which normalises them; the shipped one's are 2-41 long
+    # depending on the joint, 12 on average on the bundled walk), and the prior and every guidance
+    # weight were tuned at that scale: Refine starts at the estimator's own lengths for these
+    # frames. From unit columns the prior pulled far harder and the refined walk missed its
+    # landmarks by 24-35 px, where the solve leaves 5 px
     estimate = initial_estimate(trained.init, body, kp, focal, principal, result.world_landmarks[sl]
                                 if result.world_landmarks is not None else None)[0]
     x = at_scale_of(axis_angle_to_rot6d(poses).reshape(n, -1), estimate)
