@@ -256,39 +256,38 @@ def _refine_range(result, start, end, fixed, models: Models | None = None, job: 
     frames = result.frame_index
     rows = np.nonzero((frames >= start) & (frames <= end))[0]
     lo, hi = max(0, rows[0] - SEAM_MARGIN), min(len(frames), rows[-1] + 1 + SEAM_MARGIN)
-    sl = slice(lo, hi)
+    sl, keep = slice(lo, hi), slice(rows[0] - lo, rows[-1] - lo + 1)   # the window; the range inside it
     kp = torch.as_tensor(result.keypoints_2d[sl], dtype=torch.float32, device=dev)
     n = kp.shape[0]
     focal, principal = camera_tensors(n, result.focal_length, result.image_size, dev)
+    landmarks_3d = None if result.world_landmarks is None else result.world_landmarks[sl]
     poses = torch.as_tensor(result.poses[sl], dtype=torch.float32, device=dev).reshape(n, 24, 3)
-    for frame, pose in fixed.items():   # the user's poses, which the refined motion passes through
-        poses[int(np.nonzero(frames[sl] == frame)[0][0])] = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)
+    fixed_rows = {int(np.nonzero(frames[sl] == frame)[0][0]): pose for frame, pose in fixed.items()}
+    for i, pose in fixed_rows.items():   # the user's poses, which the refined motion passes through
+        poses[i] = torch.as_tensor(pose, dtype=torch.float32, device=dev).reshape(24, 3)
     # the solve refines the initial estimator's 6D, whose columns are not unit vectors (its loss
     # reads them through rot6d_to_matrix, which normalises them; the shipped one's are 2-41 long
     # depending on the joint, 12 on average on the bundled walk), and the prior and every guidance
     # weight were tuned at that scale: Refine starts at the estimator's own lengths for these
     # frames. From unit columns the prior pulled far harder and the refined walk missed its
     # landmarks by 24-35 px, where the solve leaves 5 px
-    estimate = initial_estimate(trained.init, body, kp, focal, principal, result.world_landmarks[sl]
-                                if result.world_landmarks is not None else None)[0]
+    estimate, _, condition = initial_estimate(trained.init, body, kp, focal, principal, landmarks_3d)
     x = at_scale_of(axis_angle_to_rot6d(poses).reshape(n, -1), estimate)
     trans = torch.as_tensor(result.trans[sl], dtype=torch.float32, device=dev)
     betas = torch.as_tensor(result.betas, dtype=torch.float32, device=dev)
     # the margins keep their current poses, so the refined range meets its neighbours
-    held = set(range(n)) - set(range(rows[0] - lo, rows[-1] - lo + 1))
-    held |= {int(np.nonzero(frames[sl] == frame)[0][0]) for frame in fixed}
+    held = (set(range(n)) - set(range(keep.start, keep.stop))) | set(fixed_rows)
     fixed_x = {i: x[i] for i in sorted(held)}
     # MediaPipe's world landmarks, where the result kept them, are evidence here as in the solve
-    evidence = None if result.world_landmarks is None else world_evidence(result.world_landmarks[sl], kp)
-    obs = Observation(kp, focal, principal, make_condition(kp, focal, principal), fixed_x, world=evidence)
+    evidence = None if landmarks_3d is None else world_evidence(landmarks_3d, kp)
+    obs = Observation(kp, focal, principal, condition, fixed_x, world=evidence)
     if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:   # a static camera's floor
         override = torch.zeros(n, device=dev)
-        override[rows[0] - lo:rows[-1] - lo + 1] = {"auto": 0.0, "force": 1.0, "free": -1.0}[contacts]
+        override[keep] = {"auto": 0.0, "force": 1.0, "free": -1.0}[contacts]
         obs = dataclasses.replace(obs, floor=world.floor_tensor(world.floor_from_cam_to_world(result.cam_to_world), trans),
                                   contact_override=override)
     engine = ScoreHMR(trained.diffusion, body, config or ScoreHMRConfig())
     x, trans = engine.refine_sequence(x, trans, betas[None], obs, fps=float(result.mocap_framerate), job=job)
-    keep = slice(rows[0] - lo, rows[-1] - lo + 1)
     m = keep.stop - keep.start
     return {"poses": rot6d_to_axis_angle(x[keep].reshape(m, 24, 6)).reshape(m, 72).cpu().numpy(),
             "trans": trans[keep].cpu().numpy()}

@@ -164,7 +164,8 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     a, b, c = points[np.stack([rng.choice(len(points), 3, replace=False) for _ in range(iterations)])].transpose(1, 0, 2)
     normal = np.cross(b - a, c - a)
     norm = np.linalg.norm(normal, axis=1)
-    normal = normal[norm >= 1e-6] / norm[norm >= 1e-6, None]
+    spanning = norm >= 1e-6                                                 # not three points on a line
+    normal = normal[spanning] / norm[spanning, None]
     along = spine @ normal.T                                                # (T, candidates)
     sign = np.sign(np.median(along, axis=0))                                # each normal pointing up
     normal, along = normal * sign[:, None], along * sign
