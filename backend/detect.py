@@ -234,7 +234,12 @@ class _ChunkedDetection:
         return any(thread.is_alive() for thread in self._threads)
 
     def wait(self, seconds):
-        self._threads[0].join(seconds)
+        """Until a worker still running ends, or ``seconds`` pass. (Waiting on the first worker
+        only returned at once after it ended: the caller then spun, taking a core from the
+        workers still detecting.)"""
+        alive = next((thread for thread in self._threads if thread.is_alive()), None)
+        if alive is not None:
+            alive.join(seconds)
 
     def stop(self):
         self._stop.set()

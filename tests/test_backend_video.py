@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -168,7 +169,14 @@ def test_parallel_detection_matches_one_sequential_pass(monkeypatch):
     info = video.probe(EXCERPT)
     sequential = detect.detect_video(info, 0, 130, workers=1)
     monkeypatch.setattr(detect, "MIN_CHUNK_FRAMES", 30)  # 4 chunks of ~32 frames, each starting afresh
-    chunked = detect.detect_video(info, 0, 130, workers=4)
+    checks = []
+    job = JobContext()
+    started = time.perf_counter()
+    with job.stopped_by(lambda: checks.append(1) and False):
+        chunked = detect.detect_video(info, 0, 130, workers=4, job=job)
+    # the calling thread checks for cancellation every 50 ms while the workers run; it must not
+    # spin once the first worker is done (it took a core from those still detecting)
+    assert len(checks) <= 10 + 2 * (time.perf_counter() - started) / 0.05
     assert np.array_equal(chunked.found, sequential.found)
     both = chunked.found
     distance = np.linalg.norm(chunked.keypoints[both, :, :2] - sequential.keypoints[both, :, :2], axis=-1)
