@@ -140,24 +140,24 @@ def body_up(spine, around=None) -> np.ndarray:
     return up / np.linalg.norm(up)
 
 
-def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
-    """The lowest sole point of each foot on the frames where that foot is slow (its ankle or
-    its ball under PLANTED_SPEED): (M, 3)."""
+def planted_points(joints, soles, left, up, fps, valid=None, lowest_along=None) -> np.ndarray:
+    """The lowest sole point of each foot (along ``up``) on the frames where that foot is slow (its
+    ankle or its ball under PLANTED_SPEED): (M, 3). With ``lowest_along``, the same frames and feet
+    give their lowest point along that direction instead."""
     feet = joints[:, list(FEET)]                                            # (T, 4, 3): ankles, balls (L, R)
     speed = np.zeros(feet.shape[:2])
     speed[1:-1] = np.linalg.norm(feet[2:] - feet[:-2], axis=-1) * fps / 2
     speed[0], speed[-1] = speed[1], speed[-2]
     keep = valid if valid is not None else np.ones(len(joints), bool)
-    lowest = []
-    for side in (left, ~left):
-        foot = soles[:, side]                                               # (T, K, 3)
-        lowest.append(foot[np.arange(len(foot)), np.argmin(foot @ up, axis=1)])
-    lowest = np.stack(lowest, 1)                                            # (T, 2, 3): left, right
-    height = lowest @ up
+
+    def lowest(direction):                                                  # (T, 2, 3): left, right
+        return np.stack([foot[np.arange(len(foot)), np.argmin(foot @ direction, axis=1)]
+                         for foot in (soles[:, left], soles[:, ~left])], 1)
+
+    height = lowest(up) @ up
     low = height < height.min(1, keepdims=True) + PLANTED_LOW              # not the lifting foot
     slow = np.minimum(speed[:, :2], speed[:, 2:]) < PLANTED_SPEED           # ankle or ball slow
-    points = lowest[low & slow & keep[:, None]]
-    return points
+    return lowest(up if lowest_along is None else lowest_along)[low & slow & keep[:, None]]
 
 
 def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, whole_clip=True) -> Floor:
@@ -168,8 +168,9 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     less than STANDING_SHARE of the time, or a camera below the floor or rolled far."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
-    up0 = body_up(spine)
-    points = planted_points(joints, np.asarray(soles, np.float64), np.asarray(left, bool), up0, fps, valid)
+    up0_first = up0 = body_up(spine)
+    soles, left = np.asarray(soles, np.float64), np.asarray(left, bool)
+    points = planted_points(joints, soles, left, up0, fps, valid)
     if len(points) < MIN_PLANTED:
         raise FloorError(f"only {len(points)} frames with a planted foot (need {MIN_PLANTED})")
     rng = np.random.default_rng(seed)
@@ -202,8 +203,11 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     if whole_clip:
         _check_levels(inliers, levels, up, up0)
         _check_halves(joints, soles, left, fps, valid, up)
-    # the floor: the lowest level that holds a good share of the planted points
-    heights = inliers @ up
+    # the floor: the lowest level that holds a good share of the planted points, its height from
+    # each of those feet's lowest point along the floor's own normal (the points above are the
+    # lowest along the body's up: a 25 cm foot and a few degrees between the two put the chosen
+    # point a centimetre above the real lowest one, and the grounded feet that far into the floor)
+    heights = planted_points(joints, soles, left, up0_first, fps, valid, lowest_along=up)[big] @ up
     counts = np.bincount(levels)
     order = np.argsort([np.median(heights[levels == k]) for k in range(len(counts))])
     floor_level = next((k for k in order if counts[k] >= FLOOR_SHARE * len(inliers)), None)
