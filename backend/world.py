@@ -140,24 +140,31 @@ def body_up(spine, around=None) -> np.ndarray:
     return up / np.linalg.norm(up)
 
 
-def planted_points(joints, soles, left, up, fps, valid=None, lowest_along=None) -> np.ndarray:
-    """The lowest sole point of each foot (along ``up``) on the frames where that foot is slow (its
-    ankle or its ball under PLANTED_SPEED): (M, 3). With ``lowest_along``, the same frames and feet
-    give their lowest point along that direction instead."""
+def lowest_soles(soles, left, direction) -> np.ndarray:
+    """Each foot's lowest sole vertex along ``direction``, per frame: (T, 2, 3), left and right."""
+    return np.stack([foot[np.arange(len(foot)), np.argmin(foot @ direction, axis=1)]
+                     for foot in (soles[:, left], soles[:, ~left])], 1)
+
+
+def planted_feet(joints, lowest, up, fps, valid=None) -> np.ndarray:
+    """(T, 2) left / right: the foot is slow (its ankle or its ball under PLANTED_SPEED) and not
+    the lifting one (its lowest point, ``lowest`` (T, 2, 3), within PLANTED_LOW of the other's
+    along ``up``)."""
     feet = joints[:, list(FEET)]                                            # (T, 4, 3): ankles, balls (L, R)
     speed = np.zeros(feet.shape[:2])
     speed[1:-1] = np.linalg.norm(feet[2:] - feet[:-2], axis=-1) * fps / 2
     speed[0], speed[-1] = speed[1], speed[-2]
     keep = valid if valid is not None else np.ones(len(joints), bool)
+    height = lowest @ up
+    low = height < height.min(1, keepdims=True) + PLANTED_LOW
+    slow = np.minimum(speed[:, :2], speed[:, 2:]) < PLANTED_SPEED
+    return low & slow & keep[:, None]
 
-    def lowest(direction):                                                  # (T, 2, 3): left, right
-        return np.stack([foot[np.arange(len(foot)), np.argmin(foot @ direction, axis=1)]
-                         for foot in (soles[:, left], soles[:, ~left])], 1)
 
-    height = lowest(up) @ up
-    low = height < height.min(1, keepdims=True) + PLANTED_LOW              # not the lifting foot
-    slow = np.minimum(speed[:, :2], speed[:, 2:]) < PLANTED_SPEED           # ankle or ball slow
-    return lowest(up if lowest_along is None else lowest_along)[low & slow & keep[:, None]]
+def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
+    """The lowest sole point (along ``up``) of each planted foot, per frame: (M, 3)."""
+    lowest = lowest_soles(soles, left, up)
+    return lowest[planted_feet(joints, lowest, up, fps, valid)]
 
 
 def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, whole_clip=True) -> Floor:
@@ -168,9 +175,11 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     less than STANDING_SHARE of the time, or a camera below the floor or rolled far."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
-    up0_first = up0 = body_up(spine)
+    up0 = body_up(spine)
     soles, left = np.asarray(soles, np.float64), np.asarray(left, bool)
-    points = planted_points(joints, soles, left, up0, fps, valid)
+    lowest = lowest_soles(soles, left, up0)
+    feet = planted_feet(joints, lowest, up0, fps, valid)
+    points = lowest[feet]
     if len(points) < MIN_PLANTED:
         raise FloorError(f"only {len(points)} frames with a planted foot (need {MIN_PLANTED})")
     rng = np.random.default_rng(seed)
@@ -207,7 +216,7 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     # each of those feet's lowest point along the floor's own normal (the points above are the
     # lowest along the body's up: a 25 cm foot and a few degrees between the two put the chosen
     # point a centimetre above the real lowest one, and the grounded feet that far into the floor)
-    heights = planted_points(joints, soles, left, up0_first, fps, valid, lowest_along=up)[big] @ up
+    heights = lowest_soles(soles, left, up)[feet][big] @ up
     counts = np.bincount(levels)
     order = np.argsort([np.median(heights[levels == k]) for k in range(len(counts))])
     floor_level = next((k for k in order if counts[k] >= FLOOR_SHARE * len(inliers)), None)
@@ -324,19 +333,24 @@ def camera_tilt(matrix):
     return float(pitch), float(roll), float(m[2, 3])
 
 
-def floor_of_motion(body, x, trans, betas, fps, valid=None) -> Floor:
-    """:func:`estimate_floor` for a solved motion: x (T, 144) 6D rotations, trans (T, 3)."""
+def motion_feet(body, rotmats, betas, trans):
+    """Camera-frame joints (T, 24, 3) and sole vertices (T, K, 3) of a motion (rotmats
+    (T, 24, 3, 3), betas (10,), trans (T, 3)), and which sole vertices are the left foot's."""
     import torch
 
+    with torch.no_grad():
+        betas = betas.reshape(1, -1)
+        _, joints = body.forward_kinematics(rotmats, body.rest_joints(betas))
+        ids, left = sole_vertex_ids(body, betas)
+        soles = sole_points(body, rotmats, betas, trans, ids)
+    return (joints + trans[:, None]).double().cpu().numpy(), soles, left
+
+
+def floor_of_motion(body, x, trans, betas, fps, valid=None) -> Floor:
+    """:func:`estimate_floor` for a solved motion: x (T, 144) 6D rotations, trans (T, 3)."""
     from .geometry import rot6d_to_matrix
 
-    with torch.no_grad():
-        rot = rot6d_to_matrix(x.reshape(-1, 24, 6))
-        betas = betas.reshape(1, -1)
-        _, joints = body.forward_kinematics(rot, body.rest_joints(betas))
-        ids, left = sole_vertex_ids(body, betas)
-        soles = sole_points(body, rot, betas, trans, ids)
-    joints = (joints + trans[:, None]).double().cpu().numpy()
+    joints, soles, left = motion_feet(body, rot6d_to_matrix(x.reshape(-1, 24, 6)), betas, trans)
     return estimate_floor(joints, soles, left, fps, None if valid is None else np.asarray(valid, bool))
 
 

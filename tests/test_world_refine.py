@@ -125,13 +125,9 @@ def test_planted_feet_stand_on_the_floor_not_in_it(walk):
     about a centimetre above the real lowest one, and the grounded feet that far into the floor
     (median -7.8 mm on this walk)."""
     result = MotionResult.load(walk)
-    body = BodyModel.load()
-    betas = torch.as_tensor(result.betas, dtype=torch.float32)[None]
     rot = axis_angle_to_matrix(torch.as_tensor(result.poses, dtype=torch.float32).reshape(-1, 24, 3))
-    trans = torch.as_tensor(result.trans, dtype=torch.float32)
-    joints = (body.forward_kinematics(rot, body.rest_joints(betas))[1] + trans[:, None]).double().numpy()
-    ids, left = world.sole_vertex_ids(body, betas)
-    soles = world.sole_points(body, rot, betas, trans, ids)
+    joints, soles, left = world.motion_feet(BodyModel.load(), rot, torch.as_tensor(result.betas, dtype=torch.float32),
+                                            torch.as_tensor(result.trans, dtype=torch.float32))
     floor = world.floor_from_cam_to_world(result.cam_to_world)
     planted = world.planted_points(joints[result.valid], soles[result.valid], left, floor.up, result.mocap_framerate)
     assert len(planted) >= 40
