@@ -1,4 +1,6 @@
-"""Turn the user's ``--device`` choice into a torch device string, or a clear ``bad_device`` error."""
+"""Turn the user's ``--device`` choice into a torch device string, or a clear ``bad_device`` error;
+how many CPU threads the solver uses."""
+import os
 from contextlib import contextmanager
 
 from backend.errors import BackendError
@@ -31,17 +33,24 @@ def resolve_device(requested: str | None) -> str:
     return requested
 
 
-# The solver's tensors are small (a few hundred rows): on CPU one thread is as fast as two
-# when the machine is idle, and 30x faster when anything else holds a core (torch's worker
-# threads spin-wait on each other; measured with bench/speed.py beside a MediaPipe run).
-SOLVER_CPU_THREADS = 1
+def solver_cpu_threads() -> int:
+    """Torch CPU threads for the solver: two where torch's waiting threads sleep
+    (``OMP_WAIT_POLICY=PASSIVE``, which ``backend`` sets before torch loads), else one. The
+    solver's tensors are small (a few hundred rows): a third thread gains nothing, and threads
+    that spin while they wait make it several times slower whenever another program holds a core
+    (measured with bench/speed.py beside a MediaPipe run)."""
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 @contextmanager
-def cpu_threads(count: int = SOLVER_CPU_THREADS):
-    """Run a block with ``count`` torch CPU threads, restoring the previous setting after."""
+def cpu_threads(count: int | None = None):
+    """Run a block with ``count`` torch CPU threads (None: ``solver_cpu_threads()``), restoring
+    the previous setting after."""
     import torch
 
+    count = count or solver_cpu_threads()
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

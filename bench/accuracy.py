@@ -20,7 +20,7 @@ import torch
 from backend.body_model import BodyModel
 from backend.camera import project
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.device import SOLVER_CPU_THREADS
+from backend.device import solver_cpu_threads
 from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
 from backend.solver import camera_tensors, initial_state
@@ -127,7 +127,7 @@ def main():
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "accuracy.json"))
     args = parser.parse_args()
-    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
+    torch.set_num_threads(solver_cpu_threads())  # as the backend runs it (backend/device.py)
     trained = load_prior(args.checkpoint)
     config = ScoreHMRConfig()
     clips = load_heldout(trained.meta)

@@ -56,10 +56,10 @@ def refine(path, checkpoint, repeat):
 
     from backend.body_model import BodyModel
     from backend.checkpoints import load_prior
-    from backend.device import SOLVER_CPU_THREADS
+    from backend.device import solver_cpu_threads
     from backend.scorehmr import Observation, ScoreHMR, ScoreHMRConfig
 
-    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
+    torch.set_num_threads(solver_cpu_threads())  # as the backend runs it (backend/device.py)
     trained = load_prior(checkpoint)
     body = BodyModel.load()
     state = torch.load(path, weights_only=True)

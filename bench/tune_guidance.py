@@ -22,7 +22,7 @@ import torch
 
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.device import SOLVER_CPU_THREADS
+from backend.device import solver_cpu_threads
 from backend.geometry import rot6d_to_matrix
 from backend.pipeline import default_focal_length
 from backend.scorehmr import ScoreHMR, ScoreHMRConfig
@@ -102,7 +102,7 @@ def main():
                         "focal length (default: the pipeline's assumption, as bench/render_eval.py)")
     parser.add_argument("--out", default=None, help="default bench/results/tune_<method>[_renders].json")
     args = parser.parse_args()
-    torch.set_num_threads(SOLVER_CPU_THREADS)  # as the backend runs it (backend/device.py)
+    torch.set_num_threads(solver_cpu_threads())  # as the backend runs it (backend/device.py)
     trained = load_prior(args.checkpoint)
     if args.renders is not None:
         return tune_on_renders(args, trained, args.renders or [os.path.join(ROOT, "data", "renders", "train")])

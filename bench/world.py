@@ -34,7 +34,7 @@ import torch
 from backend import world
 from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path, load_prior
-from backend.device import SOLVER_CPU_THREADS
+from backend.device import solver_cpu_threads
 from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
 from backend.sides import consistent_sides
@@ -167,7 +167,7 @@ def main():
     parser.add_argument("--checkpoint", default=default_checkpoint_path(), help="prior checkpoint (default: the shipped one)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "world.json"))
     args = parser.parse_args()
-    torch.set_num_threads(SOLVER_CPU_THREADS)
+    torch.set_num_threads(solver_cpu_threads())
     trained = load_prior(args.checkpoint)
     body = BodyModel.load()
     config = ScoreHMRConfig()

@@ -184,3 +184,26 @@ def test_a_known_performer_height_sets_the_body_size_and_its_distance(walk):
             assert abs(float(body.stature(betas[None])[0]) - height) < 1e-3
     assert abs(height - float(body.stature(torch.zeros(1, 10))[0])) > 0.05, "the test body must differ from the mean"
     assert errors[height] < 0.5 * errors[None], errors
+
+
+def solver_threads_in_a_fresh_python(code, policy=None):
+    """What ``solver_cpu_threads`` and the OpenMP wait policy are in a new Python running ``code``."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    code += "; import os; from backend.device import solver_cpu_threads as s; print(os.environ.get('OMP_WAIT_POLICY'), s())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_the_solver_takes_a_second_thread_only_where_waiting_threads_sleep():
+    cores = str(min(2, os.cpu_count()))
+    # the backend loaded first sets the policy before torch reads it
+    assert solver_threads_in_a_fresh_python("import backend, torch") == ["PASSIVE", cores]
+    # torch loaded first spins while it waits: one thread, and the policy is not pretended
+    assert solver_threads_in_a_fresh_python("import torch, backend") == ["None", "1"]
+    # the user's own choice stands
+    assert solver_threads_in_a_fresh_python("import backend, torch", policy="ACTIVE") == ["ACTIVE", "1"]
