@@ -53,9 +53,7 @@ def film(body, poses, trans, rotation, position, seed=0, depth_drift=0.0):
     drift = np.convolve(rng.normal(0, 1, len(t) + 30), np.ones(31) / np.sqrt(31), "valid")
     t = t * torch.as_tensor(1 + depth_drift * drift[:, None], dtype=torch.float32)
     t = t + torch.as_tensor(rng.normal(0, 0.005, t.shape), dtype=torch.float32)
-    _, joints = body.forward_kinematics(rot, body.rest_joints(betas))
-    ids, left = world.sole_vertex_ids(body, betas)
-    return (joints + t[:, None]).double().numpy(), world.sole_points(body, rot, betas, t, ids), left
+    return world.motion_feet(body, rot, betas, t)
 
 
 def true_cam_to_world(rotation, position):

@@ -47,13 +47,16 @@ def test_unknown_contact_mode_is_refused(walk, tmp_path):
         refine_result(walk, tmp_path / "x.npz", 30, 60, contacts="sometimes")
 
 
+def result_feet(result, rows=slice(None)):
+    """Camera-frame joints, sole vertices and the left soles' mask of ``result``'s motion on ``rows``."""
+    rot = axis_angle_to_matrix(torch.as_tensor(result.poses[rows], dtype=torch.float32).reshape(-1, 24, 3))
+    return world.motion_feet(BodyModel.load(), rot, torch.as_tensor(result.betas, dtype=torch.float32),
+                             torch.as_tensor(result.trans[rows], dtype=torch.float32))
+
+
 def lower_sole_height(result, rows):
     """Height (m) above the result's floor of the lower foot's lowest sole vertex, per frame."""
-    body = BodyModel.load()
-    betas = torch.as_tensor(result.betas, dtype=torch.float32)[None]
-    ids, left = world.sole_vertex_ids(body, betas)
-    rot = axis_angle_to_matrix(torch.as_tensor(result.poses[rows], dtype=torch.float32).reshape(-1, 24, 3))
-    soles = world.sole_points(body, rot, betas, torch.as_tensor(result.trans[rows], dtype=torch.float32), ids)
+    _, soles, left = result_feet(result, rows)
     height = world.floor_from_cam_to_world(result.cam_to_world).height_of(soles)
     return np.minimum(height[:, left].min(1), height[:, ~left].min(1))
 
@@ -125,9 +128,7 @@ def test_planted_feet_stand_on_the_floor_not_in_it(walk):
     about a centimetre above the real lowest one, and the grounded feet that far into the floor
     (median -7.8 mm on this walk)."""
     result = MotionResult.load(walk)
-    rot = axis_angle_to_matrix(torch.as_tensor(result.poses, dtype=torch.float32).reshape(-1, 24, 3))
-    joints, soles, left = world.motion_feet(BodyModel.load(), rot, torch.as_tensor(result.betas, dtype=torch.float32),
-                                            torch.as_tensor(result.trans, dtype=torch.float32))
+    joints, soles, left = result_feet(result)
     floor = world.floor_from_cam_to_world(result.cam_to_world)
     planted = world.planted_points(joints[result.valid], soles[result.valid], left, floor.up, result.mocap_framerate)
     assert len(planted) >= 40
