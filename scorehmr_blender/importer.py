@@ -19,7 +19,7 @@ from ..smplcore import axes
 from ..smplcore.body_model_file import default_smplh_model_path
 from ..smplcore.result import MotionResult
 from ..smplcore.skeleton import NUM_BODY_JOINTS_SMPLH
-from . import anim_compat, armature, body, keying, takes
+from . import anim_compat, armature, body, keying, retarget, takes
 
 
 class _Created:
@@ -76,6 +76,7 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
         if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:
             _place_in_world(collection, f"Floor {stem}", result, (arm, camera), created)
+            arm[retarget.STANDING_HIPS] = standing_hips(mesh_model, result.betas)
         arm[WORLD_NOTE] = result.world_note
         arm["scorehmr_video"] = os.path.abspath(video_path) if video_path else ""
         arm["scorehmr_body_model"] = model.path
@@ -88,6 +89,13 @@ def import_result(context, result_path, video_path="", body_model_path=""):
     _select_and_frame(context, arm, mesh)
     arm["scorehmr_gaps"] = len(gaps)
     return arm
+
+
+def standing_hips(model, betas) -> float:
+    """How high the hips stand above the soles in the rest pose, metres (Bake to Armature
+    measures the body's height above the floor from it)."""
+    up = axes.smpl_points_to_blender(model.rest_vertices(betas))[:, 2]
+    return float(axes.smpl_points_to_blender(model.rest_joints(betas)[:1])[0, 2] - up.min())
 
 
 def body_model_mismatch(result, model) -> str:

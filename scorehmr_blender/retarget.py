@@ -3,7 +3,9 @@
 How: one helper empty per mapped bone, parented to the SMPL bone and placed at rest with the
 target bone's rest orientation (turned onto SMPL's T-pose direction, so A-pose rigs work); the
 target bone copies the empty's world rotation. A root empty carries the hip position, scaled by
-the leg-length ratio. The target is baked with visual keying into a new Action, then the helper
+the leg-length ratio: its travel from the first frame, and on a floor (a result placed in its
+world) its height above the floor, so that a rig standing on the floor in its rest pose keeps its
+feet on it. The target is baked with visual keying into a new Action, then the helper
 constraints and empties are removed. The SMPL armature is not modified.
 """
 import json
@@ -17,6 +19,9 @@ from ..smplcore.skeleton import JOINT_INDEX, JOINT_NAMES, PARENTS, children
 from . import anim_compat
 
 HELPER_PREFIX = "ScoreHMR retarget"
+# custom property of an SMPL armature placed on its floor (importer): its rest hips' height above
+# its soles, metres: the hips stand that high when the body stands straight on the floor
+STANDING_HIPS = "scorehmr_standing_hips"
 
 _SIDES = ("left", "right")
 _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
@@ -259,7 +264,11 @@ def _place_rotation_helpers(context, source, target, mapping, helpers):
 
 
 def _add_root_helper(context, source, target, mapping, root_motion, first, last, helpers):
-    """An empty keyed at the scaled SMPL pelvis position; the target hips copy its location."""
+    """An empty keyed at the scaled SMPL pelvis position; the target hips copy its location.
+    The travel is counted from the first frame. The height too, in the camera frame; on a floor
+    it is counted from the hips' standing height, which the target's rest hips stand for (counted
+    from the first frame, a walk that starts with bent knees left the rig 7 cm above the floor
+    throughout)."""
     scene = context.scene
     scale = root_scale(source, target, mapping)
     hips_rest = np.array(_world_rest(target, mapping["pelvis"]).translation)
@@ -269,6 +278,9 @@ def _add_root_helper(context, source, target, mapping, root_motion, first, last,
         scene.frame_set(int(frame))
         pelvis[i] = np.array(source.matrix_world @ source.pose.bones["pelvis"].head)
     offset = scale * (pelvis - pelvis[0])
+    standing = source.get(STANDING_HIPS)
+    if standing is not None:
+        offset[:, 2] = scale * (pelvis[:, 2] - standing)
     if root_motion == "IN_PLACE":
         offset[:, :2] = 0.0  # Blender is Z-up: keep only the vertical motion
     positions = hips_rest + offset

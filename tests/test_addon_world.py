@@ -38,10 +38,11 @@ def _import(path):
     return bpy.context.scene.scorehmr.source
 
 
-def _track(arm, bones):
-    """World positions (T, len(bones), 3) and camera-view pixels of the bones' heads, per valid frame."""
+def _track(arm, bones, result_path=None):
+    """World positions (T, len(bones), 3) and camera-view pixels of the bones' heads, per valid
+    frame of ``result_path`` (None: the result ``arm`` was imported from)."""
     scene = bpy.context.scene
-    result = MotionResult.load(arm["scorehmr_result"])
+    result = MotionResult.load(result_path or arm["scorehmr_result"])
     frames = result.frame_index[result.valid] + 1
     width, height = scene.render.resolution_x, scene.render.resolution_y
     world, pixels = [], []
@@ -80,3 +81,27 @@ def test_planted_feet_stand_on_the_floor_and_the_camera_view_is_unchanged(result
     assert not any(o.name.startswith("Floor") for o in bpy.data.objects)
     _, camera_pixels = _track(arm, JOINT_NAMES)
     assert np.abs(world_pixels - camera_pixels).max() < 1.0
+
+
+def test_a_rig_standing_on_the_floor_keeps_its_planted_feet_on_it_when_baked(results):
+    """Bake (travelling root) onto a rig standing on the floor in its rest pose: where the walk's
+    feet are planted, the rig's feet are down too, at their rest height. (The hips' height
+    counted from the first frame, bent-kneed on this clip, left the rig 7 cm above the floor.)"""
+    world_path, _ = results
+    source = _import(world_path)
+    rig, names = blender_env.build_test_rig("mixamo", "Character", blender_env.body_model_path())
+    bpy.context.scene.scorehmr.target = rig
+    assert bpy.ops.scorehmr.bake_to_armature(target=rig.name) == {"FINISHED"}
+    bones = [names[n] for n in FEET]
+    rest = np.array([tuple(rig.matrix_world @ rig.data.bones[b].head_local) for b in bones])
+    assert np.abs(rest[:, 2].min() - 0.05 * 1.15) < 1e-6   # the rig as built: feet on the floor at z = 0
+    feet, _ = _track(rig, bones, world_path)
+    down = feet[..., 2] - rest[:, 2]                                                     # (T, 4)
+    speed = np.zeros(down.shape)
+    speed[1:] = np.linalg.norm(np.diff(feet, axis=0), axis=-1) * MotionResult.load(world_path).mocap_framerate
+    speed[0] = speed[1]
+    ground = np.minimum(down[:, :2], down[:, 2:])                                         # per foot
+    planted = np.minimum(speed[:, :2], speed[:, 2:]) < 0.3 * 1.15
+    assert planted.sum() >= 20
+    assert np.abs(ground[planted]).max() < 0.03, np.round(ground[planted], 3)
+    assert source["scorehmr_standing_hips"] > 0.8
