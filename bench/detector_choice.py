@@ -7,7 +7,10 @@ are the frames of data/renders/heldout/<clip>__v<k>.npz's views) and kept lossle
 then runs over them in order as on a video, one graph, the pipeline's other settings. Scored
 against exact truth: detection rate, 2D error (px, against the body model's landmarks projected
 by the true camera), and the world landmarks' 12 limb points against the true joints (hip-aligned
-MPJPE and PA-MPJPE, mm); time per frame of MediaPipe alone. Writes bench/results/detector_choice.json.
+MPJPE and PA-MPJPE, mm); time per frame of MediaPipe alone; and what each model's detections give the pipeline: the solver (temporal ScoreHMR
+as ``bench.render_eval`` runs it, the render camera's focal length and the body's true height
+given) scored as there — MPJPE, PA-MPJPE, accel, root error and input-view 2D error of its 12
+limb joints. Writes bench/results/detector_choice.json.
 """
 import argparse
 import glob
@@ -22,7 +25,8 @@ import torch
 
 from backend.camera import project
 from backend.detect import PoseDetector
-from bench.render_eval import HIPS, LIMB_JOINTS, LIMB_LANDMARKS
+from backend.solver import load_models
+from bench.render_eval import HIPS, LIMB_JOINTS, LIMB_LANDMARKS, evaluate_file, per_frame_means
 from scorehmr_research import metrics
 from tools import fetch_heavy_pose
 from tools.render_dataset import HELDOUT_CLIPS, Clip, Renderer, fetch_backgrounds, load_clips
@@ -66,6 +70,18 @@ def score(arrays, kp, world, found, body):
             "world_pa_mpjpe": metrics.pa_mpjpe(pred[ok], true[ok])}
 
 
+def solved(arrays, kp, world, found, models):
+    """The solver on these detections, scored against the view's truth (limbs12 frame sums)."""
+    n = len(found)
+    view = {k: arrays[k][:n] for k in ("poses", "trans", "joints")} | {
+        "betas": arrays["betas"], "focal_length": arrays["focal_length"], "image_size": arrays["image_size"],
+        "fps": arrays["fps"], "keypoints_2d": kp, "world_landmarks": world, "found": found}
+    with torch.enable_grad():   # (main scores with gradients off; the guidance needs them)
+        result, _, _ = evaluate_file(view, float(arrays["focal_length"]), models, None, ["scorehmr_temporal"],
+                                     known_height=True)
+    return result["scorehmr_temporal"]["limbs12"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", nargs="*", default=[c for c in HELDOUT_CLIPS if c != "mocap_climb_seq_4"])
@@ -78,8 +94,10 @@ def main(argv=None):
     clips = {name: Clip(name, p, t) for name, (p, t) in load_clips(
         [os.path.join(ROOT, "data", "motion", "open_clips.npz")], with_trans=True, only=set(args.clips)).items()}
     renderer = Renderer("workbench", sampling.photo_backgrounds(fetch_backgrounds()))
+    models = load_models()
     totals = {m: {"frames": 0, "detected": 0, "error_2d_px": 0.0, "world_mpjpe": 0.0, "world_pa_mpjpe": 0.0, "seconds": 0.0}
               for m in MODELS}
+    solver_sums = {m: [] for m in MODELS}
     per_view = {}
     for name in sorted(clips):
         for view in args.views:
@@ -92,6 +110,10 @@ def main(argv=None):
                 kp, world, found, seconds = run_detector(complexity, frames)
                 s = score(arrays, kp, world, found, renderer.model) if found.any() else {"frames": len(found), "detected": 0}
                 s["ms_per_frame"] = round(seconds * 1000, 1)
+                if found.sum() >= 3:
+                    sums = solved(arrays, kp, world, found, models)
+                    solver_sums[model].append(sums)
+                    s["solver"] = per_frame_means({"scorehmr_temporal": {"limbs12": sums}})["scorehmr_temporal"]["limbs12"]
                 per_view[f"{name}__v{view}"][model] = s
                 t = totals[model]
                 t["frames"] += len(found)
@@ -104,15 +126,24 @@ def main(argv=None):
     summary = {m: {"detection_rate": round(t["detected"] / t["frames"], 3),
                    **{k: round(t[k] / max(t["detected"], 1), 1) for k in ("error_2d_px", "world_mpjpe", "world_pa_mpjpe")},
                    "ms_per_frame": round(1000 * t["seconds"] / t["frames"], 1)} for m, t in totals.items()}
+    for m, rows in solver_sums.items():   # frame-weighted over the views, as render_eval combines them
+        frames, accel_n = sum(r["_frames"] for r in rows), sum(r["_accel_n"] for r in rows)
+        summary[m]["solver"] = {k: round(sum(r[k] for r in rows) / max(accel_n if k == "accel" else frames, 1), 1)
+                                for k in ("mpjpe", "pa_mpjpe", "accel", "root")}
+        summary[m]["solver"]["reproj_px"] = round(sum(r["_reproj"] * r["_frames"] for r in rows) / max(frames, 1), 1)
     report = {"made_by": "python -m bench.detector_choice " + " ".join(argv or []), "clips": sorted(clips),
               "views": args.views, "max_frames": args.max_frames, "models": summary, "per_view": per_view,
+              "solver": "temporal ScoreHMR, true focal length and body height; limbs12 (see bench.render_eval)",
               "note": "ms_per_frame measured on a shared, loaded 2-core machine: compare the ratio, not the values"}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump(report, fh, indent=1)
-    print(f"{'model':<8}{'detected':>10}{'2D px':>8}{'world MPJPE':>13}{'world PA':>10}{'ms/frame':>10}")
+    print(f"{'model':<8}{'detected':>10}{'2D px':>8}{'world MPJPE':>13}{'world PA':>10}{'ms/frame':>10}"
+          f"{'solved MPJPE':>14}{'PA':>7}{'accel':>7}{'root':>7}{'2D px':>7}")
     for m, s in summary.items():
-        print(f"{m:<8}{s['detection_rate']:>10}{s['error_2d_px']:>8}{s['world_mpjpe']:>13}{s['world_pa_mpjpe']:>10}{s['ms_per_frame']:>10}")
+        v = s["solver"]
+        print(f"{m:<8}{s['detection_rate']:>10}{s['error_2d_px']:>8}{s['world_mpjpe']:>13}{s['world_pa_mpjpe']:>10}"
+              f"{s['ms_per_frame']:>10}{v['mpjpe']:>14}{v['pa_mpjpe']:>7}{v['accel']:>7}{v['root']:>7}{v['reproj_px']:>7}")
 
 
 if __name__ == "__main__":
