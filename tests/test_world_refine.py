@@ -116,7 +116,7 @@ def test_the_floor_written_is_the_one_the_grounded_walk_stands_on(walk):
     x = axis_angle_to_rot6d(torch.as_tensor(result.poses, dtype=torch.float32).reshape(n, 24, 3)).reshape(n, -1)
     own = world.floor_of_motion(body, x, torch.as_tensor(result.trans, dtype=torch.float32),
                                 torch.as_tensor(result.betas, dtype=torch.float32), float(result.mocap_framerate),
-                                result.valid)
+                                result.valid, result.world_landmarks)
     written = world.floor_from_cam_to_world(result.cam_to_world)
     assert np.degrees(np.arccos(np.clip(own.up @ written.up, -1, 1))) < 0.2
     assert abs(own.height - written.height) < 0.01
