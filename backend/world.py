@@ -28,6 +28,8 @@ import numpy as np
 from .scorehmr import FEET
 
 PELVIS, LEFT_HIP, RIGHT_HIP, NECK = 0, 1, 2, 12
+# MediaPipe's landmarks the spine is read from (their world landmarks, ``landmark_spine_directions``)
+SHOULDER_LANDMARKS, HIP_LANDMARKS = [11, 12], [23, 24]   # left, right
 # people carry the trunk leaning forward: on the training clips' true motion the pelvis -> neck
 # line of an upright person leans ahead of gravity (walks 2.5-5.5 deg on average, the climbs 5.5-8,
 # punches 12). Where the planted feet cannot fix the floor's tilt (feet along a line: most walks),
@@ -175,8 +177,8 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     levels that are not parallel, the two halves of the clip disagreeing, a person upright on it
     less than STANDING_SHARE of the time, or a camera below the floor or rolled far.
     ``evidence_spine``: MediaPipe's spine directions of the same frames
-    (:func:`landmark_spine_directions`, NaN rows where none), or None: the refit's pull toward
-    the body's up then uses theirs."""
+    (:func:`landmark_spine_directions`, NaN rows where none), or None; given, the refit's pull
+    toward the body's up takes theirs in (:func:`_landmarks_up`)."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
     up0 = body_up(spine)
@@ -388,8 +390,8 @@ def floor_of_motion(body, x, trans, betas, fps, valid=None, landmarks=None) -> F
 def landmark_spine_directions(landmarks):
     """Spine directions (T, 3) of MediaPipe's world landmarks (camera-aligned axes), tilted back by
     FORWARD_LEAN as :func:`spine_directions`; NaN rows where a frame has no landmarks."""
-    spine = landmarks[:, [11, 12], :3].mean(1) - landmarks[:, [23, 24], :3].mean(1)
-    across = landmarks[:, 23, :3] - landmarks[:, 24, :3]
+    spine = landmarks[:, SHOULDER_LANDMARKS, :3].mean(1) - landmarks[:, HIP_LANDMARKS, :3].mean(1)
+    across = landmarks[:, HIP_LANDMARKS[0], :3] - landmarks[:, HIP_LANDMARKS[1], :3]
     with np.errstate(invalid="ignore", divide="ignore"):
         spine /= np.linalg.norm(spine, axis=-1, keepdims=True)
         forward = np.cross(across, spine)
