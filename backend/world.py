@@ -309,14 +309,10 @@ def _landmarks_up(evidence_spine, around, fallback):
     deg with theirs alone, 2.8 with the mean)."""
     if evidence_spine is None:
         return fallback
-    seen = np.isfinite(evidence_spine).all(1)
-    if seen.sum() < MIN_PLANTED:
-        return fallback
-    with np.errstate(invalid="ignore"):
-        up = body_up(evidence_spine[seen], around=around)
-    if not np.isfinite(up).all():
-        return fallback
-    both = up + fallback
+    spine = evidence_spine[np.isfinite(evidence_spine).all(1)]
+    if (spine @ around > np.cos(np.radians(MAX_TILT_FROM_BODY))).sum() < MIN_PLANTED:
+        return fallback   # too few frames with landmarks near this floor's up
+    both = body_up(spine, around=around) + fallback
     return both / np.linalg.norm(both)
 
 
