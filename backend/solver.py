@@ -189,9 +189,9 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     its 2D landmarks is wrong (it drags the body away from them), and so is one under which the
     grounded motion has no floor of its own: then the motion stays as solved, in the camera frame.
     Returns (x, trans, cam_to_world or None, note)."""
+    valid, landmarks = state.observed.cpu().numpy(), landmarks_of(state)   # for both floor fits
     try:
-        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, state.observed.cpu().numpy(),
-                                      landmarks_of(state))
+        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, valid, landmarks)
     except world.FloorError as exc:
         log.warning("no floor: %s; the result stays in the camera frame", exc)
         return x, trans, None, f"no floor found ({exc}): the motion is in the camera frame"
@@ -213,8 +213,7 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     # no floor of its own to trust says the first one was wrong: on the 105 training views 6 floors
     # fell so, 4 of them 7-13 deg off (the other two 1.8 and 2.9 deg)
     try:
-        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, state.observed.cpu().numpy(),
-                                        landmarks_of(state))
+        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, valid, landmarks)
     except world.FloorError as exc:
         log.warning("the motion standing on the floor has no floor of its own (%s): no floor, the result stays "
                     "in the camera frame", exc)

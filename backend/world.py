@@ -119,10 +119,16 @@ def sole_points(body, rotmats, betas, trans, ids):
 def spine_directions(joints) -> np.ndarray:
     """Unit pelvis -> neck directions (T, 3), tilted back by FORWARD_LEAN about the hips' axis:
     where gravity usually is for an upright person."""
-    spine = joints[:, NECK] - joints[:, PELVIS]
-    spine /= np.linalg.norm(spine, axis=-1, keepdims=True)
-    forward = np.cross(joints[:, LEFT_HIP] - joints[:, RIGHT_HIP], spine)
-    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    return _leaned_back(joints[:, NECK] - joints[:, PELVIS], joints[:, LEFT_HIP] - joints[:, RIGHT_HIP])
+
+
+def _leaned_back(spine, across):
+    """Unit ``spine`` directions (T, 3) tilted back by FORWARD_LEAN about the hips' axis
+    (``across``: left hip minus right hip); NaN rows where either is zero."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spine = spine / np.linalg.norm(spine, axis=-1, keepdims=True)
+        forward = np.cross(across, spine)
+        forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
     lean = np.radians(FORWARD_LEAN)
     return np.cos(lean) * spine - np.sin(lean) * forward
 
@@ -386,14 +392,8 @@ def floor_of_motion(body, x, trans, betas, fps, valid=None, landmarks=None) -> F
 def landmark_spine_directions(landmarks):
     """Spine directions (T, 3) of MediaPipe's world landmarks (camera-aligned axes), tilted back by
     FORWARD_LEAN as :func:`spine_directions`; NaN rows where a frame has no landmarks."""
-    spine = landmarks[:, SHOULDER_LANDMARKS, :3].mean(1) - landmarks[:, HIP_LANDMARKS, :3].mean(1)
-    across = landmarks[:, HIP_LANDMARKS[0], :3] - landmarks[:, HIP_LANDMARKS[1], :3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spine /= np.linalg.norm(spine, axis=-1, keepdims=True)
-        forward = np.cross(across, spine)
-        forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
-    lean = np.radians(FORWARD_LEAN)
-    return np.cos(lean) * spine - np.sin(lean) * forward
+    return _leaned_back(landmarks[:, SHOULDER_LANDMARKS, :3].mean(1) - landmarks[:, HIP_LANDMARKS, :3].mean(1),
+                        landmarks[:, HIP_LANDMARKS[0], :3] - landmarks[:, HIP_LANDMARKS[1], :3])
 
 
 def floor_tensor(floor: Floor, like):

@@ -7,10 +7,10 @@ are the frames of data/renders/heldout/<clip>__v<k>.npz's views) and kept lossle
 then runs over them in order as on a video, one graph, the pipeline's other settings. Scored
 against exact truth: detection rate, 2D error (px, against the body model's landmarks projected
 by the true camera), and the world landmarks' 12 limb points against the true joints (hip-aligned
-MPJPE and PA-MPJPE, mm); time per frame of MediaPipe alone; and what each model's detections give the pipeline: the solver (temporal ScoreHMR
-as ``bench.render_eval`` runs it, the render camera's focal length and the body's true height
-given) scored as there — MPJPE, PA-MPJPE, accel, root error and input-view 2D error of its 12
-limb joints. Writes bench/results/detector_choice.json.
+MPJPE and PA-MPJPE, mm); time per frame of MediaPipe alone; and what each model's detections
+give the pipeline: the solver (temporal ScoreHMR as ``bench.render_eval`` runs it, the render
+camera's focal length and the body's true height given) scored as there — MPJPE, PA-MPJPE, accel,
+root error and input-view 2D error of its 12 limb joints. Writes bench/results/detector_choice.json.
 """
 import argparse
 import glob
@@ -26,7 +26,7 @@ import torch
 from backend.camera import project
 from backend.detect import PoseDetector
 from backend.solver import load_models
-from bench.render_eval import HIPS, LIMB_JOINTS, LIMB_LANDMARKS, evaluate_file, per_frame_means
+from bench.render_eval import HIPS, LIMB_JOINTS, LIMB_LANDMARKS, combine, evaluate_file, per_frame_means
 from scorehmr_research import metrics
 from tools import fetch_heavy_pose
 from tools.render_dataset import HELDOUT_CLIPS, Clip, Renderer, fetch_backgrounds, load_clips
@@ -126,11 +126,9 @@ def main(argv=None):
     summary = {m: {"detection_rate": round(t["detected"] / t["frames"], 3),
                    **{k: round(t[k] / max(t["detected"], 1), 1) for k in ("error_2d_px", "world_mpjpe", "world_pa_mpjpe")},
                    "ms_per_frame": round(1000 * t["seconds"] / t["frames"], 1)} for m, t in totals.items()}
-    for m, rows in solver_sums.items():   # frame-weighted over the views, as render_eval combines them
-        frames, accel_n = sum(r["_frames"] for r in rows), sum(r["_accel_n"] for r in rows)
-        summary[m]["solver"] = {k: round(sum(r[k] for r in rows) / max(accel_n if k == "accel" else frames, 1), 1)
-                                for k in ("mpjpe", "pa_mpjpe", "accel", "root")}
-        summary[m]["solver"]["reproj_px"] = round(sum(r["_reproj"] * r["_frames"] for r in rows) / max(frames, 1), 1)
+    for m, rows in solver_sums.items():   # frame-weighted over the views, as render_eval combines its files
+        summary[m]["solver"] = combine([{"scorehmr_temporal": {"limbs12": r}} for r in rows],
+                                       "limbs12")["scorehmr_temporal"]
     report = {"made_by": "python -m bench.detector_choice " + " ".join(argv or []), "clips": sorted(clips),
               "views": args.views, "max_frames": args.max_frames, "models": summary, "per_view": per_view,
               "solver": "temporal ScoreHMR, true focal length and body height; limbs12 (see bench.render_eval)",
