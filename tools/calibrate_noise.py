@@ -39,15 +39,14 @@ import glob
 import itertools
 import json
 import os
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from smplcore.image import person_size
+from tools import pypi_files
 from smplcore.skeleton import LANDMARK_MIRROR, LANDMARK_NAMES, NUM_LANDMARKS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,18 +87,12 @@ SWAP_PARTS = {  # left/right label swaps MediaPipe makes: the whole body, or one
 # --- source ----------------------------------------------------------------------------------
 def fetch_demo(cache=CACHE):
     """Videos and calibration of the Pose2Sim single-person demo, extracted under ``cache``."""
-    wheel = os.path.join(cache, f"pose2sim-{POSE2SIM_VERSION}-py3-none-any.whl")
-    if not os.path.isfile(wheel):
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                        f"pose2sim=={POSE2SIM_VERSION}", "-d", cache], check=True)
-    extracted = os.path.join(cache, "extracted")
-    with zipfile.ZipFile(wheel) as archive:
-        wanted = [n for n in archive.namelist()
-                  if n.startswith(f"{DEMO}/videos/") or n == f"{DEMO}/calibration/Calib.qca.txt"
-                  or n.endswith("dist-info/licenses/LICENSE")]
-        archive.extractall(extracted, wanted)
-    videos = sorted(glob.glob(os.path.join(extracted, DEMO, "videos", "cam*.mp4")))
-    return videos, os.path.join(extracted, DEMO, "calibration", "Calib.qca.txt")
+    folder = pypi_files.extracted(
+        "pose2sim", POSE2SIM_VERSION,
+        lambda n: n.startswith(f"{DEMO}/videos/") or n == f"{DEMO}/calibration/Calib.qca.txt"
+        or n.endswith("dist-info/licenses/LICENSE"), cache)
+    videos = sorted(glob.glob(os.path.join(folder, DEMO, "videos", "cam*.mp4")))
+    return videos, os.path.join(folder, DEMO, "calibration", "Calib.qca.txt")
 
 
 # --- cameras ---------------------------------------------------------------------------------
