@@ -200,7 +200,8 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     points = lowest[feet]
     needed, frames = min_planted(fps), int(feet.any(1).sum())
     if frames < needed:
-        raise FloorError(f"only {frames} frames with a planted foot (need {needed}: {MIN_PLANTED_TIME:g} s)")
+        raise FloorError(f"only {frames} frames with a planted foot; a floor needs {needed}, "
+                         f"{MIN_PLANTED_TIME:g} s of them")
     rng = np.random.default_rng(seed)
     cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
     # candidate normals: the body's up, and normals of planes through three planted points that
