@@ -246,8 +246,9 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
               max_gap=None, publish_as=None, hands=False, height=None,
               model_cache: ModelCache | None = None) -> MotionResult:
     """Video in, validated result file(s) out (see the module docstring); the main (or chosen)
-    person's result is returned. A static camera gets a floor and ``cam_to_world``; a moving one
-    keeps the camera frame and says so (``world_note``). ``publish_as``: the name ``out`` will be
+    person's result is returned. A static camera gets a floor and ``cam_to_world`` (one world for
+    everyone with ``person="all"``, see ``_in_one_world``); a moving one keeps the camera frame
+    and says so (``world_note``). ``publish_as``: the name ``out`` will be
     renamed to, for the file names in the persons index (``serve`` writes a temporary file first).
     ``hands``: also detect and solve the fingers (``hand_poses``, ``hand_valid``); off, nothing of
     it runs. ``height``: the main person's height in metres (None: estimated with the shape;
@@ -297,25 +298,35 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
     models = preload.get()
     from backend import solver
     focal = float(focal) if focal is not None else default_focal_length(info.width)
-    results = []
-    for number, someone in enumerate(chosen):
-        job.check()
-        # the main person spans the whole range (as a single-person run always did); others their own
+
+    def solve(number, gravity=None):
+        """(rows, solution) of one person: the main person spans the whole range (as a
+        single-person run always did), the others their own."""
+        someone = chosen[number]
         seen = np.flatnonzero(someone.valid)
         rows = slice(None) if number == 0 else slice(seen[0], seen[-1] + 1)
-        keypoints, valid = someone.keypoints[rows], someone.valid[rows]
-        solution = solver.solve_sequence(
-            keypoints, image_size=info.image_size, focal_length=focal, fps=info.fps, models=models, job=job,
-            world_landmarks=someone.world[rows], height=height if number == 0 else None,
-            find_floor=not motion.moving, foot_lock=foot_lock)
+        return rows, solver.solve_sequence(
+            someone.keypoints[rows], image_size=info.image_size, focal_length=focal, fps=info.fps, models=models,
+            job=job, world_landmarks=someone.world[rows], height=height if number == 0 else None,
+            find_floor=not motion.moving, foot_lock=foot_lock, gravity=gravity)
+
+    solved = []
+    for number in range(len(chosen)):
+        job.check()
+        solved.append(solve(number))
+    if len(chosen) > 1 and not motion.moving:
+        solved = _in_one_world(solved, solve, job)
+    results = []
+    for number, (someone, (rows, solution)) in enumerate(zip(chosen, solved)):
         note = f"{motion.describe()}: no floor, the motion is in the camera frame" if motion.moving \
             else solution["world_note"]
         results.append(MotionResult(
             poses=np.asarray(solution["poses"], np.float32), trans=np.asarray(solution["trans"], np.float32),
             betas=np.asarray(solution["betas"], np.float32), mocap_framerate=info.fps,
-            frame_index=detections.frame_index[rows], valid=valid, keypoints_2d=keypoints, focal_length=focal,
-            image_size=np.asarray(info.image_size, np.int64), body_model=str(solution["body_model_id"]),
-            cam_to_world=solution["cam_to_world"], world_note=note, world_landmarks=someone.world[rows],
+            frame_index=detections.frame_index[rows], valid=someone.valid[rows], keypoints_2d=someone.keypoints[rows],
+            focal_length=focal, image_size=np.asarray(info.image_size, np.int64),
+            body_model=str(solution["body_model_id"]), cam_to_world=solution["cam_to_world"], world_note=note,
+            world_landmarks=someone.world[rows],
             extras={} if detections.source_frame is None else {"source_frame": detections.source_frame[rows]}))
         if hand_detection is not None:
             _add_hands(results[-1], hand_detection.get(number, rows), models.body)
@@ -331,6 +342,40 @@ def run_video(video_path, out, start=None, end=None, device="auto", body_model=N
             dict(person=k, file=os.path.basename(named if k == 0 else person_path(named, k)), main=k == 0,
                  someone=someone, frame_index=detections.frame_index) for k, someone in enumerate(chosen)])
     return results[0]
+
+
+def _in_one_world(solved, solve, job):
+    """Everyone one static camera films lives in one world: the floors found under each person
+    give one gravity (``world.shared_gravity``); each person is solved again standing on it at
+    their own level (the ground, a box top) — one whose own floor is that gravity keeps their
+    solve — and every result gets the world of the lowest level, its origin under the main person.
+    Someone with no level of their own is placed in it as solved (their ``world_note`` says so).
+    With no floor under anyone, everyone stays in the camera frame. ``solved``: (rows, solution)
+    per person; ``solve(number, gravity)``: one person's again."""
+    from backend import world
+
+    floors = [solution["floor"] for _, solution in solved if solution["floor"] is not None]
+    if not floors:
+        return solved
+    gravity, used = world.shared_gravity(floors)
+    log.info("one gravity for the shot from %d of %d people's floors (%s deg from theirs)", len(used), len(solved),
+             ", ".join(f"{np.degrees(np.arccos(np.clip(f.up @ gravity, -1, 1))):.1f}" for f in floors))
+    again = []
+    for number, (rows, solution) in enumerate(solved):
+        job.check()
+        own = solution["floor"]
+        again.append((rows, solution) if own is not None and np.allclose(own.up, gravity) else solve(number, gravity))
+    levels = [solution["floor"] for _, solution in again if solution["floor"] is not None]
+    if not levels:   # nobody stands on a floor tilted so: as solved alone
+        return solved
+    lowest = max(levels, key=lambda f: f.height)   # the camera highest above it
+    matrix = world.cam_to_world(lowest, origin=again[0][1]["origin"])
+    for _, solution in again:
+        if solution["floor"] is None:
+            solution["world_note"] = (f"not standing on the shot's floor ({solution['no_floor']}): placed in its "
+                                      f"world as solved")
+        solution["cam_to_world"] = matrix
+    return again
 
 
 def _add_hands(result, hands, body):

@@ -154,13 +154,16 @@ def refine_range(*args, **kwargs):
 
 def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models | None = None,
                     job: JobContext | None = None, config=None, temporal=True, world_landmarks=None,
-                    find_floor=True, foot_lock="auto", height=None):
+                    find_floor=True, foot_lock="auto", height=None, gravity=None):
     """``models`` None: the shipped ones, on the CPU. ``world_landmarks`` (T, 33, 3):
     MediaPipe's world landmarks of the same frames, or None.
-    With ``find_floor`` (a static camera) the floor is estimated from the solved motion, the
-    motion is refined once more standing on it, and ``cam_to_world`` comes back (else a
-    ``world_note`` says why not); ``foot_lock``: auto | always | never (ScoreHMRConfig);
-    ``height``: the performer's height in metres, or None (see ``initial_state``)."""
+    With ``find_floor`` (a static camera) the floor is estimated from the solved motion (its tilt
+    from ``gravity`` where the up is known already: the shot's, see ``world.shared_gravity``), the
+    motion is refined once more standing on it, and the ``floor`` and ``cam_to_world`` come back;
+    else ``no_floor`` says why not and ``world_note`` tells the user. ``origin``: the camera-frame
+    point the world's origin lies under, the person's first position. ``foot_lock``: auto |
+    always | never (ScoreHMRConfig); ``height``: the performer's height in metres, or None (see
+    ``initial_state``)."""
     job = job or JobContext()
     models = models or load_models()
     body, shipped, trained = models.body, models.shipped, models.trained
@@ -175,26 +178,34 @@ def _solve_sequence(keypoints_2d, image_size, focal_length, fps, models: Models 
     engine = ScoreHMR(trained.diffusion, body, config)
     x, trans = engine.refine_sequence(state.x, state.trans, state.betas[None], state.obs, fps=fps,
                                       temporal=temporal, job=job)
-    out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "cam_to_world": None, "world_note": ""}
+    out = {"body_model_id": body.model_id, "betas": state.betas.cpu().numpy(), "floor": None, "cam_to_world": None,
+           "no_floor": "", "world_note": ""}
     to_numpy = lambda x: rot6d_to_axis_angle(x.reshape(n, 24, 6)).reshape(n, 72).cpu().numpy()  # noqa: E731
     if find_floor and temporal:
-        x, trans, out["cam_to_world"], out["world_note"] = ground(engine, x, trans, state, fps, job)
+        x, trans, out["floor"], out["no_floor"] = ground(engine, x, trans, state, fps, job, gravity)
+        if out["floor"] is None:
+            out["world_note"] = f"no floor found ({out['no_floor']}): the motion is in the camera frame"
+    first = int(torch.argmax(state.observed.to(torch.uint8)))   # the first frame with the person
+    out["origin"] = (body.rest_joints(state.betas[None])[0, 0] + trans[first]).cpu().numpy()
+    if out["floor"] is not None:
+        out["cam_to_world"] = world.cam_to_world(out["floor"], origin=out["origin"])
     out.update(poses=to_numpy(x), trans=trans.cpu().numpy())
     return out
 
 
-def ground(engine, x, trans, state, fps, job: JobContext | None = None):
-    """Floor of the solved motion, then the motion refined again standing on it (planted feet on
-    the floor, the floor fixing the body's distance). A floor on which the motion no longer fits
-    its 2D landmarks is wrong (it drags the body away from them), and so is one under which the
-    grounded motion has no floor of its own: then the motion stays as solved, in the camera frame.
-    Returns (x, trans, cam_to_world or None, note)."""
+def ground(engine, x, trans, state, fps, job: JobContext | None = None, gravity=None):
+    """Floor of the solved motion (its tilt from ``gravity`` where that is known), then the motion
+    refined again standing on it (planted feet on the floor, the floor fixing the body's distance).
+    A floor on which the motion no longer fits its 2D landmarks is wrong (it drags the body away
+    from them), and so is one under which the grounded motion has no floor of its own: then the
+    motion stays as solved, in the camera frame. Returns (x, trans, floor or None, why there is
+    none or "")."""
     valid, landmarks = state.observed.cpu().numpy(), landmarks_of(state)   # for both floor fits
     try:
-        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, valid, landmarks)
+        floor = world.floor_of_motion(engine.body, x, trans, state.betas, fps, valid, landmarks, gravity)
     except world.FloorError as exc:
         log.warning("no floor: %s; the result stays in the camera frame", exc)
-        return x, trans, None, f"no floor found ({exc}): the motion is in the camera frame"
+        return x, trans, None, str(exc)
     log.info("floor: camera %.2f m above it, pitch %.1f deg, roll %.1f deg (%d of %d planted points on it)",
              floor.height, *world.camera_tilt(world.cam_to_world(floor))[:2], floor.inliers, floor.planted)
     obs = dataclasses.replace(state.obs, floor=world.floor_tensor(floor, trans))
@@ -205,24 +216,19 @@ def ground(engine, x, trans, state, fps, job: JobContext | None = None):
     if after > MAX_GROUNDED_REPROJECTION * before:
         log.warning("standing on the floor moves the body off its landmarks (%.1f -> %.1f px): no floor, "
                     "the result stays in the camera frame", before, after)
-        return x, trans, None, (f"no floor found (standing on the best floor moves the body off the footage, "
-                                f"{before:.1f} -> {after:.1f} px): the motion is in the camera frame")
+        return x, trans, None, f"standing on the best floor moves the body off the footage, {before:.1f} -> {after:.1f} px"
     # the floor fitted again to the grounded motion: standing on it, the feet slide less, so more of
     # them count as planted and the plane is fitted to more, steadier points (training renders, 12
     # views with a floor: gravity error 5.2 -> 4.8 deg, walkers 4.1 -> 3.1). A grounded motion with
     # no floor of its own to trust says the first one was wrong: on the 105 training views 6 floors
     # fell so, 4 of them 7-13 deg off (the other two 1.8 and 2.9 deg)
     try:
-        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, valid, landmarks)
+        floor = world.floor_of_motion(engine.body, *refined, state.betas, fps, valid, landmarks, gravity)
     except world.FloorError as exc:
         log.warning("the motion standing on the floor has no floor of its own (%s): no floor, the result stays "
                     "in the camera frame", exc)
-        return x, trans, None, (f"no floor found (standing on the best floor, the motion has no floor of its own: "
-                                f"{exc}): the motion is in the camera frame")
-    x, trans = refined
-    first = int(torch.nonzero(state.observed)[0, 0])
-    pelvis = engine.body.rest_joints(state.betas[None])[0, 0] + trans[first]
-    return x, trans, world.cam_to_world(floor, origin=pelvis.cpu().numpy()), ""
+        return x, trans, None, f"standing on the best floor, the motion has no floor of its own: {exc}"
+    return *refined, floor, ""
 
 
 def landmarks_of(state):

@@ -182,7 +182,7 @@ def planted_points(joints, soles, left, up, fps, valid=None) -> np.ndarray:
 
 
 def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300, whole_clip=True,
-                   evidence_spine=None) -> Floor:
+                   evidence_spine=None, gravity=None) -> Floor:
     """The floor under a solved motion: camera-frame joints (T, 24, 3) and sole vertices
     (T, K, 3), translation included; ``left`` (K,) marks the left sole. Raises FloorError when
     the floor cannot be trusted: too few planted feet, a floor tilted against the body's up,
@@ -190,46 +190,33 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     less than STANDING_SHARE of the time, or a camera below the floor or rolled far.
     ``evidence_spine``: MediaPipe's spine directions of the same frames
     (:func:`landmark_spine_directions`, NaN rows where none), or None; given, the refit's pull
-    toward the body's up takes theirs in (:func:`_landmarks_up`)."""
+    toward the body's up takes theirs in (:func:`_landmarks_up`). ``gravity``: the up (unit,
+    camera frame) when it is known already — the shot's, from other people's floors
+    (:func:`shared_gravity`): the floor's tilt is taken from it, only its level and height come
+    from this motion, and the checks of a tilt found from it (levels, halves) are left out."""
     joints = np.asarray(joints, np.float64)
     spine = spine_directions(joints)
-    up0 = body_up(spine)
+    up0 = body_up(spine) if gravity is None else np.asarray(gravity, np.float64)
     soles, left = np.asarray(soles, np.float64), np.asarray(left, bool)
     lowest = lowest_soles(soles, left, up0)
     feet = planted_feet(joints, lowest, up0, fps, valid)
     points = lowest[feet]
     needed, frames = min_planted(fps), int(feet.any(1).sum())
     if frames < needed:
-        raise FloorError(f"only {frames} frames with a planted foot; a floor needs {needed}, "
-                         f"{MIN_PLANTED_TIME:g} s of them")
-    rng = np.random.default_rng(seed)
-    cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
-    # candidate normals: the body's up, and normals of planes through three planted points that
-    # the spine is close to on enough frames (the person is upright on the floor part of the time)
-    # (the draws one by one, the same stream as ever; the rest for all of them at once)
-    a, b, c = points[np.stack([rng.choice(len(points), 3, replace=False) for _ in range(iterations)])].transpose(1, 0, 2)
-    normal = np.cross(b - a, c - a)
-    norm = np.linalg.norm(normal, axis=1)
-    spanning = norm >= 1e-6                                                 # not three points on a line
-    normal = normal[spanning] / norm[spanning, None]
-    along = spine @ normal.T                                                # (T, candidates)
-    sign = np.sign(np.median(along, axis=0))                                # each normal pointing up
-    normal, along = normal * sign[:, None], along * sign
-    upright = np.mean(along > cos_max, axis=0) >= UPRIGHT_SHARE
-    normals = [up0, *normal[upright]]
-    # a normal scores how tightly the planted points pile up on a few heights along it (the floor,
-    # a stair, a box top); then levels are the piles that hold a good share of the points
-    best = max(normals, key=lambda n: _pile_up(points @ n))
+        raise FloorError(f"only {frames} frame{'' if frames == 1 else 's'} with a planted foot; a floor needs "
+                         f"{needed}, {MIN_PLANTED_TIME:g} s of them")
+    best = up0 if gravity is not None else _best_normal(points, spine, up0, seed, iterations)
+    # levels: the piles of planted points along it that hold a good share of them
     levels = _level_labels(points @ best)
     counts = np.bincount(levels)
     big = counts[levels] >= max(needed, LEVEL_SHARE * len(points))
     inliers, levels = points[big], np.unique(levels[big], return_inverse=True)[1]
     up0 = body_up(spine, around=best)
-    up = _refit(inliers, levels, _landmarks_up(evidence_spine, best, up0, needed))
+    up = best if gravity is not None else _refit(inliers, levels, _landmarks_up(evidence_spine, best, up0, needed))
     tilt = np.degrees(np.arccos(np.clip(up @ up0, -1, 1)))
     if tilt > MAX_BODY_DISAGREEMENT:
         raise FloorError(f"the floor is {tilt:.0f} deg from the body's up axis")
-    if whole_clip:
+    if whole_clip and gravity is None:
         _check_levels(inliers, levels, up, up0)
         _check_halves(joints, soles, left, fps, valid, up, evidence_spine)
     # the floor: the lowest level that holds a good share of the planted points, its height from
@@ -250,11 +237,43 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     return floor
 
 
+def _best_normal(points, spine, up0, seed, iterations):
+    """The floor's normal among the body's up and the normals of planes through three planted
+    points that the spine is close to on enough frames (the person is upright on the floor part
+    of the time): the one along which the planted points pile up on the fewest heights (the
+    floor, a stair, a box top)."""
+    rng = np.random.default_rng(seed)
+    cos_max = np.cos(np.radians(MAX_TILT_FROM_BODY))
+    # (the draws one by one, the same stream as ever; the rest for all of them at once)
+    a, b, c = points[np.stack([rng.choice(len(points), 3, replace=False) for _ in range(iterations)])].transpose(1, 0, 2)
+    normal = np.cross(b - a, c - a)
+    norm = np.linalg.norm(normal, axis=1)
+    spanning = norm >= 1e-6                                                 # not three points on a line
+    normal = normal[spanning] / norm[spanning, None]
+    along = spine @ normal.T                                                # (T, candidates)
+    sign = np.sign(np.median(along, axis=0))                                # each normal pointing up
+    normal, along = normal * sign[:, None], along * sign
+    upright = np.mean(along > cos_max, axis=0) >= UPRIGHT_SHARE
+    return max([up0, *normal[upright]], key=lambda n: _pile_up(points @ n))
+
+
 def min_planted(fps):
     """Frames with a planted foot a floor needs (MIN_PLANTED_TIME of them); also the least
     planted points a level (floor, stair) holds, and the least frames of MediaPipe's landmarks
     that give their own up."""
     return max(3, int(np.ceil(MIN_PLANTED_TIME * fps - 1e-9)))
+
+
+def shared_gravity(floors):
+    """One up for the floors found under one static camera (several people in a shot; gravity is
+    one): the mean of their ups weighted by the planted points on each, over the floors within
+    MAX_HALF_DISAGREEMENT of the best-supported one (one further off is wrong). Returns the up
+    and the indices of the floors it took."""
+    reference = max(floors, key=lambda f: f.inliers).up
+    used = [k for k, f in enumerate(floors)
+            if np.degrees(np.arccos(np.clip(f.up @ reference, -1, 1))) <= MAX_HALF_DISAGREEMENT]
+    up = sum(floors[k].inliers * floors[k].up for k in used)
+    return up / np.linalg.norm(up), used
 
 
 def _check_standing(spine, up, valid=None):
@@ -394,15 +413,16 @@ def motion_feet(body, rotmats, betas, trans):
     return (joints + trans[:, None]).double().cpu().numpy(), soles, left
 
 
-def floor_of_motion(body, x, trans, betas, fps, valid=None, landmarks=None) -> Floor:
+def floor_of_motion(body, x, trans, betas, fps, valid=None, landmarks=None, gravity=None) -> Floor:
     """:func:`estimate_floor` for a solved motion: x (T, 144) 6D rotations, trans (T, 3);
-    ``landmarks``: MediaPipe's world landmarks of the same frames (T, 33, 3 or 4), or None."""
+    ``landmarks``: MediaPipe's world landmarks of the same frames (T, 33, 3 or 4), or None;
+    ``gravity``: a known up, or None."""
     from .geometry import rot6d_to_matrix
 
     joints, soles, left = motion_feet(body, rot6d_to_matrix(x.reshape(-1, 24, 6)), betas, trans)
     evidence = None if landmarks is None else landmark_spine_directions(np.asarray(landmarks, np.float64))
     return estimate_floor(joints, soles, left, fps, None if valid is None else np.asarray(valid, bool),
-                          evidence_spine=evidence)
+                          evidence_spine=evidence, gravity=gravity)
 
 
 def landmark_spine_directions(landmarks):

@@ -118,11 +118,10 @@ def run_case(engine, trained, body, truth, fps, known_height=False):
         return row
     for variant, depth in (("world", engine.config.floor_depth), ("world_no_depth", 0.0)):
         grounded = ScoreHMR(engine.diffusion, body, dataclasses.replace(engine.config, floor_depth=depth))
-        wx, wt, matrix, note = ground(grounded, x, trans, state, fps)   # as the backend does it
-        if matrix is None:
+        wx, wt, shipped, note = ground(grounded, x, trans, state, fps)   # as the backend does it: the floor written
+        if shipped is None:
             row["no_floor"] = note
             return row
-        shipped = world.floor_from_cam_to_world(matrix)   # the floor the result file carries
         row[variant] = scores(body, wx, wt, betas, truth, shipped, fps)
         if variant == "world":
             floor = shipped

@@ -17,10 +17,12 @@ its sole. Per view: whether a floor was trusted (else the backend's reason), its
 One camera, several people (``one_shot``): the Sports2D demo (7.7 s at 30 fps from a static
 camera in a park; a man on a box about as high as a person, who jumps off it, and a woman who
 walks across the grass; fetched from the ``sports2d`` wheel on PyPI, BSD-3-Clause; the bundled
-clip is cut from it) goes through the pipeline with every person (``--person all``). There is no
-truth for this camera, but gravity is one: the floors found for different people must share
-their up (their heights differ by the box's). Per person: the floor's camera height, pitch and
-roll, or the reason for none; and the angle between each two people's floors.
+clip is cut from it) goes through the pipeline with every person (``--person all``: one world
+for the shot, its gravity from everyone's floors) and with each person alone (``--person N``:
+their own floor). There is no truth for this camera, but gravity is one: the people's own floors
+should share their up (their heights differ by the box's). Per person: the camera height, pitch
+and roll each way, or the reason for no floor, and in the shot the height of the level they stand
+on; the angle between each two people's own floors, and each one's from the shot's gravity.
 Nothing here was used to choose any world setting. Writes bench/results/world_real.json.
 """
 import argparse
@@ -29,9 +31,12 @@ import os
 import tempfile
 
 import numpy as np
+import torch
 
 from backend import pipeline, world
+from backend.body_model import BodyModel
 from backend.checkpoints import default_checkpoint_path
+from backend.geometry import axis_angle_to_rot6d
 from backend.models import ModelCache
 from backend.output import index_path
 from smplcore.result import MotionResult
@@ -59,32 +64,60 @@ def floor_error(result, camera):
             "pitch_roll_deg": [float(pitch), float(roll)], "true_pitch_roll_deg": [float(true_pitch), float(true_roll)]}
 
 
+def _floor_row(result):
+    """Where a result's floor puts the camera, or why it has none."""
+    if result.cam_to_world is None:
+        return {"floor": False, "note": result.world_note}
+    pitch, roll, height = world.camera_tilt(result.cam_to_world)
+    return {"floor": True, "camera_height_m": round(height, 3), "pitch_deg": round(pitch, 2), "roll_deg": round(roll, 2)}
+
+
+def _level_in_the_shot(result, body):
+    """Height (m) above the shot's floor of the level this person stands on (the floor, a box
+    top), from their motion with the shot's gravity; None where they stand on none."""
+    shot = world.floor_from_cam_to_world(result.cam_to_world)
+    x = axis_angle_to_rot6d(torch.as_tensor(result.poses, dtype=torch.float32).reshape(-1, 24, 3)).reshape(-1, 144)
+    try:
+        level = world.floor_of_motion(body, x, torch.as_tensor(result.trans), torch.as_tensor(result.betas),
+                                      float(result.mocap_framerate), result.valid, gravity=shot.up)
+    except world.FloorError:
+        return None
+    return round(shot.height - level.height, 3)
+
+
+def _apart(a, b):
+    return round(float(np.degrees(np.arccos(np.clip(a @ b, -1, 1)))), 2)
+
+
 def people_in_one_shot(checkpoint, models):
-    """Each person's floor in the Sports2D demo, and the angle (deg) between each two of them."""
+    """The Sports2D demo with every person (one world for the shot) and each person alone (their
+    own floor): per person both rows, the angles between the people's own floors, and each one's
+    from the shot's gravity."""
     folder = pypi_files.extracted("sports2d", SPORTS2D_VERSION,
                                   [SHOT, f"sports2d-{SPORTS2D_VERSION}.dist-info/licenses/LICENSE"], CACHE)
-    people, ups = {}, {}
+    video = os.path.join(folder, SHOT)
+    people, own, gravity, body = {}, {}, None, BodyModel.load()
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "result.npz")
-        pipeline.run_video(os.path.join(folder, SHOT), out, device="cpu", person="all", checkpoint=checkpoint,
-                           model_cache=models)
+        out = os.path.join(tmp, "all.npz")
+        pipeline.run_video(video, out, device="cpu", person="all", checkpoint=checkpoint, model_cache=models)
         with open(index_path(out)) as file:
             index = json.load(file)
         for entry in index["persons"]:
-            result = MotionResult.load(os.path.join(tmp, entry["file"]))
+            shot = MotionResult.load(os.path.join(tmp, entry["file"]))
+            alone = pipeline.run_video(video, os.path.join(tmp, f"alone{entry['person']}.npz"), device="cpu",
+                                       person=entry["person"], checkpoint=checkpoint, model_cache=models)
             name = f"person {entry['person']}" + (" (main)" if entry["main"] else "")
-            row = {"frames_seen": entry["frames"], "floor": result.cam_to_world is not None}
-            if result.cam_to_world is None:
-                row["note"] = result.world_note
-            else:
-                pitch, roll, height = world.camera_tilt(result.cam_to_world)
-                row.update(camera_height_m=round(height, 3), pitch_deg=round(pitch, 2), roll_deg=round(roll, 2))
-                ups[name] = world.floor_from_cam_to_world(result.cam_to_world).up
-            people[name] = row
-    names = sorted(ups)
-    between = {f"{a} / {b}": round(float(np.degrees(np.arccos(np.clip(ups[a] @ ups[b], -1, 1)))), 2)
-               for i, a in enumerate(names) for b in names[i + 1:]}
-    return {"video": f"{SHOT} (sports2d {SPORTS2D_VERSION} wheel)", "people": people, "floors_apart_deg": between}
+            people[name] = {"frames_seen": entry["frames"], "alone": _floor_row(alone), "in_the_shot": _floor_row(shot)}
+            if shot.cam_to_world is not None:
+                people[name]["in_the_shot"]["level_m"] = _level_in_the_shot(shot, body)
+            if alone.cam_to_world is not None:
+                own[name] = world.floor_from_cam_to_world(alone.cam_to_world).up
+            if shot.cam_to_world is not None:
+                gravity = world.floor_from_cam_to_world(shot.cam_to_world).up
+    names = sorted(own)
+    return {"video": f"{SHOT} (sports2d {SPORTS2D_VERSION} wheel)", "people": people,
+            "own_floors_apart_deg": {f"{a} / {b}": _apart(own[a], own[b]) for i, a in enumerate(names) for b in names[i + 1:]},
+            "own_floor_from_the_shots_deg": {name: _apart(own[name], gravity) for name in names} if gravity is not None else {}}
 
 
 def main():
@@ -123,12 +156,16 @@ def main():
             else:
                 print(f"{mode:<14}{name:<7}{'no':<7}{'':>12}{'':>18}  {r['note']}")
     print(f"\none camera, several people: {shot['video']}")
+    describe = lambda r: (f"camera {r['camera_height_m']:.2f} m above the floor, pitch {r['pitch_deg']:.1f} deg, "  # noqa: E731
+                          f"roll {r['roll_deg']:.1f} deg") if r["floor"] else r["note"]
     for name, r in shot["people"].items():
-        print(f"{name:<18}{r['frames_seen']:>5} frames  " + (
-            f"camera {r['camera_height_m']:.2f} m above the floor, pitch {r['pitch_deg']:.1f} deg, roll {r['roll_deg']:.1f} deg"
-            if r["floor"] else r["note"]))
-    for pair, angle in shot["floors_apart_deg"].items():
-        print(f"floors of {pair}: {angle:.1f} deg apart (one camera: should be 0)")
+        level = r["in_the_shot"].get("level_m")
+        print(f"{name:<18}{r['frames_seen']:>5} frames  alone: {describe(r['alone'])}\n{'':<29}in the shot: "
+              f"{describe(r['in_the_shot'])}" + ("" if level is None else f"; stands {abs(level) if abs(level) < 0.005 else level:.2f} m above it"))
+    for pair, angle in shot["own_floors_apart_deg"].items():
+        print(f"own floors of {pair}: {angle:.1f} deg apart (one camera: should be 0)")
+    for name, angle in shot["own_floor_from_the_shots_deg"].items():
+        print(f"{name}: own floor {angle:.1f} deg from the shot's gravity")
     print(f"wrote {os.path.relpath(args.out, ROOT)}")
 
 

@@ -52,7 +52,8 @@ class MotionResult:
     # optional: camera pose in a world with Z up and the floor at z = 0, metres, (4, 4) or
     # (T, 4, 4): x_world = cam_to_world @ [x_cam; 1]. None when unknown (e.g. a moving camera)
     cam_to_world: np.ndarray | None = None
-    world_note: str = ""         # why there is no cam_to_world (shown to the user), else empty
+    world_note: str = ""         # why there is no cam_to_world, or why the person does not stand on its floor
+    #                              (one world for a shot's people); shown to the user; else empty
     # optional: fingers, axis-angle relative to their parents, (T, 90) = left 15 joints then
     # right 15 in SMPL-H order; hand_valid (T, 2) left, right: False where a hand was not seen
     hand_poses: np.ndarray | None = None

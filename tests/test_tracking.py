@@ -81,6 +81,10 @@ def test_person_all_writes_both_people_and_the_index(tmp_path):
     assert main.num_frames == 130 and int(main.valid.sum()) == woman["frames"]
     assert other.frame_index[0] == man["first_frame"] and other.frame_index[-1] == man["last_frame"]
     assert int(other.valid.sum()) == man["frames"]
+    # one static camera, one world: the woman's floor; the man (a jump off a box, planted on one
+    # frame) has no level of his own and is placed in it as solved
+    assert main.cam_to_world is not None and np.array_equal(other.cam_to_world, main.cam_to_world)
+    assert main.world_note == "" and "placed in its world as solved" in other.world_note
 
 
 def test_person_number_that_does_not_exist_is_a_bad_request(gap_clip, tmp_path):

