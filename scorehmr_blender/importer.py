@@ -4,10 +4,13 @@ A result with ``cam_to_world`` (a static camera whose floor was found) is placed
 the armature and the camera both get the same transform, so the person stands on the floor at
 z = 0 and the camera sits at its height and tilt with its view of the body unchanged; a floor
 plane (hidden from renders) shows the ground. Without it the scene stays in the camera frame.
+A further person of a shot already in the scene (the same video, lens and camera placement: the
+backend gives everyone of a shot one world) joins that shot's camera instead of bringing another.
 
 Everything is created only once the result is in hand, and removed again if any step fails,
 so a failed or cancelled import leaves the scene as it was.
 """
+import json
 import os
 
 import bpy
@@ -40,6 +43,7 @@ class _Created:
 
 
 WORLD_NOTE = "scorehmr_world_note"   # custom property: why the import has no floor
+SHOT = "scorehmr_shot"               # custom property of a video camera: the shot it films (shot_key)
 MODEL_MISMATCH = "scorehmr_body_model_mismatch"  # custom property: the result's body model is another one
 FLOOR_MARGIN = 1.5                   # metres of floor around the path of the root
 
@@ -72,10 +76,18 @@ def import_result(context, result_path, video_path="", body_model_path=""):
         keying.key_result(arm, result)
         gaps = _mark_missing_person(scene, arm, mesh, result, created)
         keying.key_hands(arm, result)
-        clip = _load_clip(video_path, created) if video_path else None
-        camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
+        shot = shot_key(video_path, result)
+        camera = _shot_camera(scene, shot)   # a further person of a shot already imported joins its camera
+        clip = None
+        if camera is None:
+            clip = _load_clip(video_path, created) if video_path else None
+            camera = _create_camera(collection, f"Camera {stem}", result, clip, created)
+            camera[SHOT] = shot
+            placed = (arm, camera)
+        else:
+            placed = (arm,)
         if result.cam_to_world is not None and np.ndim(result.cam_to_world) == 2:
-            _place_in_world(collection, f"Floor {stem}", result, (arm, camera), created)
+            _place_in_world(collection, f"Floor {stem}", result, placed, created)
             arm[retarget.STANDING_HIPS] = standing_hips(mesh_model, result.betas)
         arm[WORLD_NOTE] = result.world_note
         arm["scorehmr_video"] = os.path.abspath(video_path) if video_path else ""
@@ -89,6 +101,24 @@ def import_result(context, result_path, video_path="", body_model_path=""):
     _select_and_frame(context, arm, mesh)
     arm["scorehmr_gaps"] = len(gaps)
     return arm
+
+
+def shot_key(video_path, result) -> str:
+    """What makes two imports one shot's, filmed by one camera: the same video, image and lens,
+    and the camera in the same place (the same world — the backend gives everyone of a shot one —
+    or both in the camera frame). "" without a video: such an import keeps its own camera."""
+    if not video_path:
+        return ""
+    world = None if result.cam_to_world is None else np.round(np.asarray(result.cam_to_world, np.float64), 6).tolist()
+    return json.dumps({"video": os.path.abspath(video_path), "image": [int(v) for v in result.image_size],
+                       "focal": round(float(result.focal_length), 3), "world": world})
+
+
+def _shot_camera(scene, shot):
+    """The scene's video camera of this shot, or None."""
+    if not shot:
+        return None
+    return next((o for o in scene.objects if o.type == "CAMERA" and o.get(SHOT) == shot), None)
 
 
 def standing_hips(model, betas) -> float:

@@ -161,5 +161,11 @@ def test_everyone_lists_the_other_person_and_imports_them_as_their_own_armature(
     second = settings.source
     assert second != main and second.name.endswith("person 1")
     assert _core("takes").result_path(second) == os.path.abspath(other.result)
+    # one shot, one world, one camera: the second person joins the first one's camera and place
+    importer = _core("importer")
+    shot = [o for o in bpy.context.scene.objects if o.type == "CAMERA" and o.get(importer.SHOT)
+            == importer.shot_key(VIDEO, MotionResult.load(other.result))]
+    assert len(shot) == 1 and bpy.context.scene.camera == shot[0]
+    assert np.allclose(np.array(second.matrix_world), np.array(main.matrix_world))
     with pytest.raises(RuntimeError, match="no person 7"):
         bpy.ops.scorehmr.import_person(person=7)
