@@ -359,7 +359,7 @@ def _in_one_world(solved, solve, job):
         return solved
     gravity, used = world.shared_gravity(floors)
     log.info("one gravity for the shot from %d of %d people's floors (%s deg from theirs)", len(used), len(solved),
-             ", ".join(f"{np.degrees(np.arccos(np.clip(f.up @ gravity, -1, 1))):.1f}" for f in floors))
+             ", ".join(f"{world.degrees_between(f.up, gravity):.1f}" for f in floors))
     again = []
     for number, (rows, solution) in enumerate(solved):
         job.check()

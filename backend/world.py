@@ -213,7 +213,7 @@ def estimate_floor(joints, soles, left, fps, valid=None, seed=0, iterations=300,
     inliers, levels = points[big], np.unique(levels[big], return_inverse=True)[1]
     up0 = body_up(spine, around=best)
     up = best if gravity is not None else _refit(inliers, levels, _landmarks_up(evidence_spine, best, up0, needed))
-    tilt = np.degrees(np.arccos(np.clip(up @ up0, -1, 1)))
+    tilt = degrees_between(up, up0)
     if tilt > MAX_BODY_DISAGREEMENT:
         raise FloorError(f"the floor is {tilt:.0f} deg from the body's up axis")
     if whole_clip and gravity is None:
@@ -271,9 +271,14 @@ def shared_gravity(floors):
     and the indices of the floors it took."""
     reference = max(floors, key=lambda f: f.inliers).up
     used = [k for k, f in enumerate(floors)
-            if np.degrees(np.arccos(np.clip(f.up @ reference, -1, 1))) <= MAX_HALF_DISAGREEMENT]
+            if degrees_between(f.up, reference) <= MAX_HALF_DISAGREEMENT]
     up = sum(floors[k].inliers * floors[k].up for k in used)
     return up / np.linalg.norm(up), used
+
+
+def degrees_between(a, b) -> float:
+    """Angle (deg) between unit vectors ``a`` and ``b`` (floor ups, gravity)."""
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
 
 
 def _check_standing(spine, up, valid=None):
@@ -301,7 +306,7 @@ def _check_levels(points, levels, up, up0):
     counts = np.bincount(levels)
     for k in np.nonzero(counts >= FLOOR_SHARE * len(points))[0]:
         own = _refit(points[levels == k], np.zeros(int(counts[k]), np.int64), up0)
-        angle = np.degrees(np.arccos(np.clip(own @ up, -1, 1)))
+        angle = degrees_between(own, up)
         if angle > MAX_LEVEL_DISAGREEMENT:
             raise FloorError(f"the planted feet of one level lie on a plane {angle:.0f} deg from the floor's: "
                              f"the levels are not parallel")
@@ -316,7 +321,7 @@ def _check_halves(joints, soles, left, fps, valid, up, evidence_spine=None):
                                  whole_clip=False, evidence_spine=None if evidence_spine is None else evidence_spine[part])
         except FloorError:
             continue
-        angle = np.degrees(np.arccos(np.clip(own.up @ up, -1, 1)))
+        angle = degrees_between(own.up, up)
         if angle > MAX_HALF_DISAGREEMENT:
             raise FloorError(f"the floor of one half of the clip is {angle:.0f} deg from the whole clip's")
 

@@ -125,7 +125,7 @@ def run_case(engine, trained, body, truth, fps, known_height=False):
         row[variant] = scores(body, wx, wt, betas, truth, shipped, fps)
         if variant == "world":
             floor = shipped
-    row["gravity_deg"] = float(np.degrees(np.arccos(np.clip(floor.up @ truth["up"], -1, 1))))
+    row["gravity_deg"] = world.degrees_between(floor.up, truth["up"])
     row["camera_height_mm"] = abs(floor.height - truth["height"]) * 1000
     return row
 

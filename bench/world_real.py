@@ -59,7 +59,7 @@ def floor_error(result, camera):
     pitch, roll = world.camera_tilt(result.cam_to_world)[:2]
     true_pitch, true_roll = world.camera_tilt(world.cam_to_world(world.Floor(up=up, height=height, inliers=0,
                                                                              planted=0)))[:2]
-    return {"floor": True, "gravity_deg": float(np.degrees(np.arccos(np.clip(floor.up @ up, -1, 1)))),
+    return {"floor": True, "gravity_deg": world.degrees_between(floor.up, up),
             "camera_height_mm": abs(floor.height - height) * 1000, "camera_height_m": [floor.height, height],
             "pitch_roll_deg": [float(pitch), float(roll)], "true_pitch_roll_deg": [float(true_pitch), float(true_roll)]}
 
@@ -85,10 +85,6 @@ def _level_in_the_shot(result, body):
     return round(shot.height - level.height, 3)
 
 
-def _apart(a, b):
-    return round(float(np.degrees(np.arccos(np.clip(a @ b, -1, 1)))), 2)
-
-
 def people_in_one_shot(checkpoint, models):
     """The Sports2D demo with every person (one world for the shot) and each person alone (their
     own floor): per person both rows, the angles between the people's own floors, and each one's
@@ -110,14 +106,14 @@ def people_in_one_shot(checkpoint, models):
             people[name] = {"frames_seen": entry["frames"], "alone": _floor_row(alone), "in_the_shot": _floor_row(shot)}
             if shot.cam_to_world is not None:
                 people[name]["in_the_shot"]["level_m"] = _level_in_the_shot(shot, body)
+                gravity = world.floor_from_cam_to_world(shot.cam_to_world).up
             if alone.cam_to_world is not None:
                 own[name] = world.floor_from_cam_to_world(alone.cam_to_world).up
-            if shot.cam_to_world is not None:
-                gravity = world.floor_from_cam_to_world(shot.cam_to_world).up
     names = sorted(own)
+    apart = {f"{a} / {b}": round(world.degrees_between(own[a], own[b]), 2) for i, a in enumerate(names) for b in names[i + 1:]}
+    from_shot = {} if gravity is None else {name: round(world.degrees_between(own[name], gravity), 2) for name in names}
     return {"video": f"{SHOT} (sports2d {SPORTS2D_VERSION} wheel)", "people": people,
-            "own_floors_apart_deg": {f"{a} / {b}": _apart(own[a], own[b]) for i, a in enumerate(names) for b in names[i + 1:]},
-            "own_floor_from_the_shots_deg": {name: _apart(own[name], gravity) for name in names} if gravity is not None else {}}
+            "own_floors_apart_deg": apart, "own_floor_from_the_shots_deg": from_shot}
 
 
 def main():
